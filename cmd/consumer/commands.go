@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/textpulse/textpulse/sink"
+)
+
+// checkTimeout bounds each probe of the check command.
+const checkTimeout = 10 * time.Second
+
+// runMigrate is the migrate command: create or upgrade the tables and exit.
+func runMigrate(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	octx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	snk, err := sink.Open(octx, cfg.ClickHouse, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = snk.Close() }()
+	applied, err := snk.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	ver, latest, err := snk.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		_, err = fmt.Fprintf(stdout, "schema up to date: version %d on ClickHouse %s (%s DDL)\n", ver, snk.Version(), snk.Dialect())
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "applied %s; schema version %d of %d on ClickHouse %s (%s DDL)\n",
+		strings.Join(applied, ", "), ver, latest, snk.Version(), snk.Dialect())
+	return err
+}
+
+// errCheckFailed is returned by check when a probe found a problem.
+var errCheckFailed = errors.New("check found problems")
+
+// runCheck is the check command: connect to Kafka and ClickHouse, report
+// what it found, and fail when something is missing.
+func runCheck(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	problems := 0
+	report := func(ok bool, format string, args ...any) {
+		mark := "ok  "
+		if !ok {
+			mark = "FAIL"
+			problems++
+		}
+		_, _ = fmt.Fprintf(stdout, "%s %s\n", mark, fmt.Sprintf(format, args...))
+	}
+
+	opts, err := cfg.Kafka.ConnOpts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	kctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	meta, err := adm.BrokerMetadata(kctx)
+	if err != nil {
+		report(false, "kafka %s: %v", strings.Join(cfg.Kafka.Brokers, ","), err)
+	} else {
+		report(true, "kafka cluster %s: %d broker(s), controller %d", meta.Cluster, len(meta.Brokers), meta.Controller)
+		topics := slices.Clone(cfg.Kafka.Topics)
+		if cfg.Kafka.DeadLetterTopic != "" {
+			topics = append(topics, cfg.Kafka.DeadLetterTopic)
+		}
+		td, err := adm.ListTopics(kctx, topics...)
+		if err != nil {
+			report(false, "list topics: %v", err)
+		}
+		for _, t := range topics {
+			d, ok := td[t]
+			switch {
+			case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+				report(false, "topic %s does not exist", t)
+			case d.Err != nil:
+				report(false, "topic %s: %v", t, d.Err)
+			default:
+				report(true, "topic %s: %d partition(s)", t, len(d.Partitions))
+			}
+		}
+		lags, err := adm.Lag(kctx, cfg.Kafka.Group)
+		if err == nil {
+			if gl, ok := lags[cfg.Kafka.Group]; ok && gl.Error() == nil {
+				report(true, "group %s: state %s, %d member(s), lag %d", cfg.Kafka.Group, gl.State, len(gl.Members), gl.Lag.Total())
+			}
+		}
+	}
+
+	cctx, cancelCH := context.WithTimeout(ctx, checkTimeout)
+	defer cancelCH()
+	snk, err := sink.Open(cctx, cfg.ClickHouse, log, prometheus.NewRegistry())
+	if err != nil {
+		report(false, "clickhouse %s: %v", strings.Join(cfg.ClickHouse.Addr, ","), err)
+	} else {
+		defer func() { _ = snk.Close() }()
+		report(true, "clickhouse %s: version %s, %s DDL", strings.Join(cfg.ClickHouse.Addr, ","), snk.Version(), snk.Dialect())
+		ver, latest, err := snk.SchemaVersion(cctx)
+		switch {
+		case err != nil:
+			report(false, "schema: %v (run the migrate command)", err)
+		case ver < latest:
+			report(false, "schema version %d, binary expects %d (run the migrate command)", ver, latest)
+		default:
+			report(true, "schema version %d", ver)
+		}
+	}
+	if problems > 0 {
+		return fmt.Errorf("%w: %d", errCheckFailed, problems)
+	}
+	return nil
+}

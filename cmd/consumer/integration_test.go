@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/textpulse/textpulse/internal/itest"
+	"github.com/textpulse/textpulse/internal/testenv"
+	"github.com/textpulse/textpulse/processor"
+)
+
+// binPath is the consumer binary built once for tests that run it as a
+// separate process.
+var binPath string //nolint:gochecknoglobals // Set once in TestMain.
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "textpulse-consumer-test")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "consumer")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build consumer: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// malformedKinds are values the decoder must reject, with the class it must
+// give them.
+var malformedKinds = []struct { //nolint:gochecknoglobals // Test table.
+	value string
+	class processor.ErrorClass
+}{
+	{`not json at all`, processor.ClassInvalidJSON},
+	{`{"id":"x","text":5}`, processor.ClassWrongType},
+	{`{"id":"x"}`, processor.ClassMissingText},
+	{"{\"text\":\"bad \xff\xfe bytes\"}", processor.ClassInvalidUTF8},
+	{`{"text":"fine","created_at":"yesterday"}`, processor.ClassInvalidTimestamp},
+	{`{"text":"fine","metadata":[1,2]}`, processor.ClassWrongType},
+}
+
+// makeEvents returns n values; every malformedEvery-th one (if > 0) is
+// malformed. valid[i] says whether value i is valid.
+func makeEvents(n, malformedEvery int) (values [][]byte, valid []bool) {
+	values = make([][]byte, n)
+	valid = make([]bool, n)
+	for i := range n {
+		if malformedEvery > 0 && i%malformedEvery == malformedEvery-1 {
+			values[i] = []byte(malformedKinds[(i/malformedEvery)%len(malformedKinds)].value)
+			continue
+		}
+		valid[i] = true
+		values[i] = fmt.Appendf(nil,
+			`{"id":"ev-%d","text":"event %d says hello to textpulse, padding the text to a realistic length of a short social post","source":"itest","author":"user%d","lang":"en","created_at":"2026-11-25T10:00:%02d.123Z","metadata":{"n":%d,"tags":["a","b"]}}`,
+			i, i, i%97, i%60, i)
+	}
+	return values, valid
+}
+
+func countValid(valid []bool) int {
+	n := 0
+	for _, v := range valid {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+// scenario is one integration test's topic, group, tables and services.
+type scenario struct {
+	t          *testing.T
+	kafka      *itest.Kafka
+	ch         *itest.ClickHouse
+	chAddr     string
+	topic      string
+	dlq        string
+	group      string
+	db         string
+	partitions int32
+}
+
+func newScenario(t *testing.T, partitions int32) *scenario {
+	t.Helper()
+	brokers := testenv.KafkaBrokers(t)
+	chAddr := testenv.ClickHouseAddr(t)
+	s := &scenario{
+		t: t, kafka: itest.NewKafka(t, brokers), ch: itest.NewClickHouse(t, chAddr), chAddr: chAddr,
+		topic: testenv.Name("events"), group: testenv.Name("group"), db: testenv.Name("itest"),
+		partitions: partitions,
+	}
+	s.dlq = s.topic + ".dlq"
+	s.kafka.CreateTopic(t, s.topic, partitions)
+	s.kafka.CreateTopic(t, s.dlq, 1)
+	s.ch.DropDatabaseAtEnd(t, s.db)
+	return s
+}
+
+// args returns the consumer's command line for the scenario.
+func (s *scenario) args(extra ...string) []string {
+	return append([]string{
+		"run",
+		"--kafka.brokers", strings.Join(s.kafka.Brokers, ","),
+		"--kafka.topics", s.topic,
+		"--kafka.group", s.group,
+		"--kafka.dead_letter_topic", s.dlq,
+		"--kafka.session_timeout", "10s",
+		"--kafka.lag_interval", "1s",
+		"--clickhouse.addr", s.chAddr,
+		"--clickhouse.database", s.db,
+		"--clickhouse.retry_max", "1s",
+		"--batch.max_records", "2000",
+		"--batch.max_wait", "100ms",
+		"--http.listen", "127.0.0.1:0",
+		"--log.format", "text",
+		"--log.level", "info",
+	}, extra...)
+}
+
+// waitRows waits until the table holds want distinct source coordinates.
+func (s *scenario) waitRows(want int, timeout time.Duration) {
+	s.t.Helper()
+	itest.Eventually(s.t, timeout, func() (bool, string) {
+		_, distinct, _, err := s.ch.Counts(context.Background(), s.db, "events")
+		if err != nil {
+			return false, err.Error()
+		}
+		return distinct >= uint64(want), fmt.Sprintf("%d of %d rows", distinct, want) //nolint:gosec // Small test counts.
+	})
+}
+
+// checkExact asserts that the table holds exactly the valid events, by
+// source coordinates, and that duplicates collapse under FINAL.
+func (s *scenario) checkExact(valid []bool) {
+	s.t.Helper()
+	ctx := context.Background()
+	want := countValid(valid)
+	_, distinct, final, err := s.ch.Counts(ctx, s.db, "events")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if distinct != uint64(want) || final != uint64(want) { //nolint:gosec // Small test counts.
+		s.t.Fatalf("distinct coordinates %d, rows under FINAL %d, want %d", distinct, final, want)
+	}
+	// Value i went to partition i % partitions at offset i / partitions.
+	rows, err := s.ch.Conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT kafka_partition, kafka_offset, event_id FROM %s.events", s.db))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	seen := 0
+	for rows.Next() {
+		var p uint32
+		var o uint64
+		var id string
+		if err := rows.Scan(&p, &o, &id); err != nil {
+			s.t.Fatal(err)
+		}
+		i := int(o)*int(s.partitions) + int(p)
+		if i >= len(valid) || !valid[i] {
+			s.t.Fatalf("row at partition %d offset %d is not a valid event", p, o)
+		}
+		if id != fmt.Sprintf("ev-%d", i) {
+			s.t.Fatalf("row at partition %d offset %d has id %q, want ev-%d", p, o, id, i)
+		}
+		seen++
+	}
+	if seen != want {
+		s.t.Fatalf("saw %d rows, want %d", seen, want)
+	}
+}
+
+// checkCommittedNotAhead asserts that, for every partition, every valid
+// offset below the committed offset is stored.
+func (s *scenario) checkCommittedNotAhead(valid []bool) (committed map[int32]int64) {
+	s.t.Helper()
+	ctx := context.Background()
+	committed, err := s.kafka.Committed(ctx, s.group, s.topic)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	stored, err := s.ch.OffsetsBelow(ctx, s.db, "events", s.topic, committed)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for p, c := range committed {
+		want := uint64(0)
+		for o := int64(0); o < c; o++ {
+			if i := int(o)*int(s.partitions) + int(p); i < len(valid) && valid[i] {
+				want++
+			}
+		}
+		if stored[p] != want {
+			s.t.Fatalf("partition %d committed at %d but only %d of %d valid rows below it are stored", p, c, stored[p], want)
+		}
+	}
+	return committed
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// inProcess is a consumer running in this test process.
+type inProcess struct {
+	cancel context.CancelFunc
+	done   chan error
+	log    *syncBuffer
+}
+
+func startInProcess(t *testing.T, args []string) *inProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &inProcess{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
+	go func() {
+		c.done <- run(ctx, args, func(string) string { return "" }, c.log, c.log)
+	}()
+	t.Cleanup(func() {
+		if c.cancel != nil {
+			_ = c.stop(t)
+		}
+	})
+	return c
+}
+
+// stop cancels the consumer and waits for it to drain and leave.
+func (c *inProcess) stop(t *testing.T) error {
+	t.Helper()
+	c.cancel()
+	c.cancel = nil
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("consumer did not stop; log:\n%s", c.log.String())
+		return nil
+	}
+}
+
+// subprocess is a consumer running as a separate process.
+type subprocess struct {
+	cmd *exec.Cmd
+	log *syncBuffer
+}
+
+func startProcess(t *testing.T, args []string) *subprocess {
+	t.Helper()
+	p := &subprocess{log: &syncBuffer{}}
+	p.cmd = exec.Command(binPath, args...) //nolint:gosec // Test binary and arguments.
+	p.cmd.Stdout = p.log
+	p.cmd.Stderr = p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *subprocess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+}
+
+func TestIngestValidAndMalformed(t *testing.T) {
+	s := newScenario(t, 4)
+	values, valid := makeEvents(6000, 10)
+	s.kafka.Produce(t, s.topic, s.partitions, values)
+
+	c := startInProcess(t, s.args())
+	s.waitRows(countValid(valid), 90*time.Second)
+	malformed := len(values) - countValid(valid)
+	var dls []string
+	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+		recs := s.kafka.ReadAll(t, s.dlq)
+		dls = dls[:0]
+		for _, r := range recs {
+			hdr := map[string]string{}
+			for _, h := range r.Headers {
+				hdr[h.Key] = string(h.Value)
+			}
+			dls = append(dls, fmt.Sprintf("%s/%s/%s/%s", hdr[processor.HeaderPartition], hdr[processor.HeaderOffset], hdr[processor.HeaderErrorClass], r.Value))
+		}
+		return len(recs) >= malformed, fmt.Sprintf("%d of %d dead letters", len(recs), malformed)
+	})
+	if err := c.stop(t); err != nil {
+		t.Fatalf("consumer: %v\n%s", err, c.log.String())
+	}
+
+	s.checkExact(valid)
+	if len(dls) != malformed {
+		t.Fatalf("%d dead letters, want %d", len(dls), malformed)
+	}
+	// Each dead letter carries its coordinates, the specific class and the
+	// original value.
+	for _, dl := range dls {
+		parts := strings.SplitN(dl, "/", 4)
+		var p, o int
+		if _, err := fmt.Sscan(parts[0], &p); err != nil {
+			t.Fatalf("dead letter %q: partition header: %v", dl, err)
+		}
+		if _, err := fmt.Sscan(parts[1], &o); err != nil {
+			t.Fatalf("dead letter %q: offset header: %v", dl, err)
+		}
+		i := o*int(s.partitions) + p
+		if valid[i] {
+			t.Fatalf("dead letter %q is a valid event", dl)
+		}
+		kind := malformedKinds[(i/10)%len(malformedKinds)]
+		if parts[2] != string(kind.class) || parts[3] != kind.value {
+			t.Fatalf("dead letter %q: want class %s and the original value %q", dl, kind.class, kind.value)
+		}
+	}
+	// Everything consumed was committed on the way out.
+	committed := s.checkCommittedNotAhead(valid)
+	for p := range s.partitions {
+		if want := int64(len(values)) / int64(s.partitions); committed[p] != want {
+			t.Fatalf("partition %d committed at %d, want %d", p, committed[p], want)
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/textpulse/textpulse/internal/kafka"
+	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/sink"
+)
+
+// shutdownGrace bounds closing the Kafka client and the HTTP server after
+// the pipeline returned.
+const shutdownGrace = 10 * time.Second
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	ver, rev := buildVersion()
+	promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
+		Name: "textpulse_build_info",
+		Help: "Build information; always 1.",
+	}, []string{"version", "revision", "goversion"}).WithLabelValues(ver, rev, runtime.Version()).Set(1)
+	return reg
+}
+
+// openSink connects to ClickHouse, retrying until it answers or ctx is done,
+// so that the consumer can start before the server.
+func openSink(ctx context.Context, cfg sink.Config, log *slog.Logger, reg prometheus.Registerer) (*sink.ClickHouse, error) {
+	bo := backoff.NewExponentialBackOff()
+	bo.MaxInterval = 10 * time.Second
+	attempt := 0
+	return backoff.Retry(ctx, func() (*sink.ClickHouse, error) {
+		attempt++
+		s, err := sink.Open(ctx, cfg, log, reg)
+		if err != nil {
+			log.Warn("connect to clickhouse, will retry", "addr", strings.Join(cfg.Addr, ","), "attempt", attempt, "err", err)
+			return nil, err
+		}
+		return s, nil
+	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
+}
+
+// runConsumer is the run command: connect, migrate if asked, consume until
+// ctx is done, drain, leave the group.
+func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg := newRegistry()
+	ver, rev := buildVersion()
+	log.Info("starting", "version", ver, "revision", rev, "topics", strings.Join(cfg.Kafka.Topics, ","),
+		"group", cfg.Kafka.Group, "clickhouse", strings.Join(cfg.ClickHouse.Addr, ","))
+
+	health := &healthState{}
+	srv, err := startHTTP(cfg.HTTP.Listen, reg, health, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownHTTP(srv, log)
+
+	snk, err := openSink(ctx, cfg.ClickHouse, log, reg)
+	if err != nil {
+		return fmt.Errorf("open sink: %w", err)
+	}
+	defer func() { _ = snk.Close() }()
+	log.Info("clickhouse connected", "server_version", snk.Version().String(), "dialect", snk.Dialect().String())
+	if cfg.MigrateOnStart {
+		if _, err := snk.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate on start: %w", err)
+		}
+	}
+
+	deps := processor.Deps{Logger: log, Registerer: reg, Writer: snk}
+	if cfg.Kafka.DeadLetterTopic != "" {
+		pl, err := cfg.Kafka.ProducerOpts()
+		if err != nil {
+			return err
+		}
+		dlqClient, err := kgo.NewClient(pl...)
+		if err != nil {
+			return fmt.Errorf("create dead-letter producer: %w", err)
+		}
+		defer dlqClient.Close()
+		deps.DeadLetters = processor.NewKafkaDeadLetters(dlqClient, cfg.Kafka.DeadLetterTopic, log, reg)
+	}
+	p, err := processor.New(cfg.Batch, cfg.Decode, deps)
+	if err != nil {
+		return fmt.Errorf("build pipeline: %w", err)
+	}
+	opts, err := cfg.Kafka.ConsumerOpts(log, reg)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, p.ClientOpts()...)
+	opts = append(opts, kgo.MaxBufferedBytes(2*cfg.Batch.MaxBytes))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	defer closeClient(cl, log)
+	health.set(p, snk)
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	if cfg.Kafka.LagInterval > 0 {
+		lm := kafka.NewLagMonitor(cl, cfg.Kafka.Group, log, reg)
+		go lm.Run(lagCtx, cfg.Kafka.LagInterval)
+	}
+
+	err = p.Run(ctx, cl)
+	log.Info("pipeline stopped", "err", err)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("run pipeline: %w", err)
+	}
+	return nil
+}
+
+func closeClient(cl *kgo.Client, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		// Close leaves the group, so that the partitions move to other
+		// members without waiting for the session timeout.
+		cl.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		log.Info("left the consumer group")
+	case <-time.After(shutdownGrace):
+		log.Warn("leaving the consumer group timed out")
+	}
+}
+
+// healthState answers /readyz once the pipeline and sink exist.
+type healthState struct {
+	mu   sync.Mutex
+	p    *processor.Pipeline
+	sink *sink.ClickHouse
+}
+
+func (h *healthState) set(p *processor.Pipeline, s *sink.ClickHouse) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.p, h.sink = p, s
+}
+
+func (h *healthState) ready(ctx context.Context) error {
+	h.mu.Lock()
+	p, s := h.p, h.sink
+	h.mu.Unlock()
+	if p == nil || s == nil {
+		return errors.New("starting")
+	}
+	if !p.Ready() {
+		return errors.New("no partitions assigned")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func startHTTP(addr string, reg *prometheus.Registry, h *healthState, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("http listening", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	return srv, nil
+}
+
+func shutdownHTTP(srv *http.Server, log *slog.Logger) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+}

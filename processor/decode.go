@@ -1,0 +1,287 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// Decode formats.
+const (
+	// FormatJSON decodes each value as a JSON object, see
+	// schemas/event.schema.json.
+	FormatJSON = "json"
+	// FormatText takes the whole value as the text and the key as the ID.
+	FormatText = "text"
+)
+
+// FieldNames maps Event fields to paths in the JSON object. A path is a
+// dot-separated list of object keys, such as "payload.body".
+type FieldNames struct {
+	ID        string `koanf:"id"`
+	Text      string `koanf:"text"`
+	Source    string `koanf:"source"`
+	Author    string `koanf:"author"`
+	Lang      string `koanf:"lang"`
+	CreatedAt string `koanf:"created_at"`
+	Metadata  string `koanf:"metadata"`
+}
+
+// DecodeConfig configures how record values become events.
+type DecodeConfig struct {
+	// Format is FormatJSON or FormatText.
+	Format string `koanf:"format"`
+	// Fields names the JSON paths of the event fields.
+	Fields FieldNames `koanf:"fields"`
+	// MaxEventBytes rejects larger values as too_large; 0 means no limit.
+	MaxEventBytes int `koanf:"max_event_bytes"`
+}
+
+// DefaultDecodeConfig returns the decoding defaults: JSON with the field
+// names of schemas/event.schema.json and a 1 MiB limit per event.
+func DefaultDecodeConfig() DecodeConfig {
+	return DecodeConfig{
+		Format: FormatJSON,
+		Fields: FieldNames{
+			ID: "id", Text: "text", Source: "source", Author: "author",
+			Lang: "lang", CreatedAt: "created_at", Metadata: "metadata",
+		},
+		MaxEventBytes: 1 << 20,
+	}
+}
+
+// Validate checks the decoding configuration.
+func (c DecodeConfig) Validate() error {
+	switch c.Format {
+	case FormatJSON:
+		if c.Fields.Text == "" {
+			return errors.New("decode.fields.text must not be empty")
+		}
+	case FormatText:
+	default:
+		return fmt.Errorf("decode.format %q: want %q or %q", c.Format, FormatJSON, FormatText)
+	}
+	if c.MaxEventBytes < 0 {
+		return errors.New("decode.max_event_bytes must not be negative")
+	}
+	return nil
+}
+
+// Earliest and latest Unix seconds the sink can store (the ClickHouse
+// DateTime range, kept to whole years).
+const (
+	minEventUnix = 0
+	maxEventUnix = 4291747199 // 2105-12-31T23:59:59Z
+)
+
+// Decoder turns record values into events. A Decoder is not safe for
+// concurrent use; give each goroutine its own.
+type Decoder struct {
+	cfg     DecodeConfig
+	p       fastjson.Parser
+	paths   [7][]string
+	scratch []byte
+}
+
+const (
+	fID = iota
+	fText
+	fSource
+	fAuthor
+	fLang
+	fCreatedAt
+	fMetadata
+)
+
+// NewDecoder returns a decoder for a validated configuration.
+func NewDecoder(cfg DecodeConfig) *Decoder {
+	d := &Decoder{cfg: cfg}
+	names := [7]string{cfg.Fields.ID, cfg.Fields.Text, cfg.Fields.Source, cfg.Fields.Author,
+		cfg.Fields.Lang, cfg.Fields.CreatedAt, cfg.Fields.Metadata}
+	for i, n := range names {
+		if n != "" {
+			d.paths[i] = strings.Split(n, ".")
+		}
+	}
+	return d
+}
+
+// Decode decodes value into ev. The record key and timestamp fill the ID (in
+// text format) and CreatedAt (when the event has none). On failure it returns
+// a *DecodeError whose Class says why.
+func (d *Decoder) Decode(key, value []byte, ts time.Time, ev *Event) error {
+	*ev = Event{}
+	if d.cfg.MaxEventBytes > 0 && len(value) > d.cfg.MaxEventBytes {
+		return &DecodeError{Class: ClassTooLarge,
+			Err: fmt.Errorf("value of %d bytes exceeds the %d-byte limit", len(value), d.cfg.MaxEventBytes)}
+	}
+	if d.cfg.Format == FormatText {
+		return d.decodeText(key, value, ts, ev)
+	}
+	v, err := d.p.ParseBytes(value)
+	if err != nil {
+		return &DecodeError{Class: ClassInvalidJSON, Err: err}
+	}
+	if v.Type() != fastjson.TypeObject {
+		return &DecodeError{Class: ClassWrongType, Err: fmt.Errorf("value is a JSON %s, want an object", v.Type())}
+	}
+
+	text, err := d.str(v, fText, "text")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(text) == "" {
+		return &DecodeError{Class: ClassMissingText, Err: ErrNoText}
+	}
+	ev.Text = text
+	if ev.ID, err = d.id(v); err != nil {
+		return err
+	}
+	if ev.Source, err = d.str(v, fSource, "source"); err != nil {
+		return err
+	}
+	if ev.Author, err = d.str(v, fAuthor, "author"); err != nil {
+		return err
+	}
+	if ev.Lang, err = d.str(v, fLang, "lang"); err != nil {
+		return err
+	}
+	if ev.CreatedAt, err = d.createdAt(v, ts); err != nil {
+		return err
+	}
+	if ev.Metadata, err = d.metadata(v); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *Decoder) decodeText(key, value []byte, ts time.Time, ev *Event) error {
+	if !utf8.Valid(value) {
+		return &DecodeError{Class: ClassInvalidUTF8, Err: errors.New("text is not valid UTF-8")}
+	}
+	if len(strings.TrimSpace(string(value))) == 0 {
+		return &DecodeError{Class: ClassMissingText, Err: ErrNoText}
+	}
+	if utf8.Valid(key) {
+		ev.ID = string(key)
+	}
+	ev.Text = string(value)
+	ev.CreatedAt = clampTime(ts)
+	return nil
+}
+
+func (d *Decoder) get(v *fastjson.Value, field int) *fastjson.Value {
+	if d.paths[field] == nil {
+		return nil
+	}
+	f := v.Get(d.paths[field]...)
+	if f == nil || f.Type() == fastjson.TypeNull {
+		return nil
+	}
+	return f
+}
+
+// str returns the string at the field's path, "" when absent or null.
+func (d *Decoder) str(v *fastjson.Value, field int, name string) (string, error) {
+	f := d.get(v, field)
+	if f == nil {
+		return "", nil
+	}
+	b, err := f.StringBytes()
+	if err != nil {
+		return "", &DecodeError{Class: ClassWrongType, Err: fmt.Errorf("field %s is a JSON %s, want a string", name, f.Type())}
+	}
+	if !utf8.Valid(b) {
+		return "", &DecodeError{Class: ClassInvalidUTF8, Err: fmt.Errorf("field %s is not valid UTF-8", name)}
+	}
+	return string(b), nil
+}
+
+// id accepts a string or a number, since producers often use numeric IDs.
+func (d *Decoder) id(v *fastjson.Value) (string, error) {
+	f := d.get(v, fID)
+	if f != nil && f.Type() == fastjson.TypeNumber {
+		d.scratch = f.MarshalTo(d.scratch[:0])
+		return string(d.scratch), nil
+	}
+	return d.str(v, fID, "id")
+}
+
+func (d *Decoder) createdAt(v *fastjson.Value, ts time.Time) (time.Time, error) {
+	f := d.get(v, fCreatedAt)
+	if f == nil {
+		return clampTime(ts), nil
+	}
+	var t time.Time
+	switch f.Type() {
+	case fastjson.TypeString:
+		b, _ := f.StringBytes()
+		var err error
+		t, err = time.Parse(time.RFC3339Nano, string(b))
+		if err != nil {
+			return time.Time{}, &DecodeError{Class: ClassInvalidTimestamp, Err: fmt.Errorf("field created_at: %w", err)}
+		}
+	case fastjson.TypeNumber:
+		n, err := f.Float64()
+		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+			return time.Time{}, &DecodeError{Class: ClassInvalidTimestamp, Err: errors.New("field created_at is not a finite number")}
+		}
+		t = epochToTime(n)
+	default:
+		return time.Time{}, &DecodeError{Class: ClassWrongType,
+			Err: fmt.Errorf("field created_at is a JSON %s, want an RFC 3339 string or epoch number", f.Type())}
+	}
+	if t.Unix() < minEventUnix || t.Unix() > maxEventUnix {
+		return time.Time{}, &DecodeError{Class: ClassInvalidTimestamp,
+			Err: fmt.Errorf("field created_at %s is outside 1970..2105", t.UTC().Format(time.RFC3339))}
+	}
+	return t.UTC(), nil
+}
+
+// epochToTime reads n as seconds, or as milliseconds when it is too large to
+// be a plausible number of seconds (after year 5138).
+func epochToTime(n float64) time.Time {
+	if math.Abs(n) >= 1e11 {
+		ms := int64(n)
+		return time.UnixMilli(ms)
+	}
+	sec, frac := math.Modf(n)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
+func (d *Decoder) metadata(v *fastjson.Value) (string, error) {
+	f := d.get(v, fMetadata)
+	if f == nil {
+		return "", nil
+	}
+	if f.Type() != fastjson.TypeObject {
+		return "", &DecodeError{Class: ClassWrongType, Err: fmt.Errorf("field metadata is a JSON %s, want an object", f.Type())}
+	}
+	d.scratch = f.MarshalTo(d.scratch[:0])
+	if !utf8.Valid(d.scratch) {
+		return "", &DecodeError{Class: ClassInvalidUTF8, Err: errors.New("field metadata is not valid UTF-8")}
+	}
+	return string(d.scratch), nil
+}
+
+// clampTime keeps a record timestamp inside the range the sink can store.
+func clampTime(t time.Time) time.Time {
+	switch {
+	case t.Unix() < minEventUnix:
+		return time.Unix(minEventUnix, 0).UTC()
+	case t.Unix() > maxEventUnix:
+		return time.Unix(maxEventUnix, 0).UTC()
+	}
+	return t.UTC()
+}
+
+// formatCoords renders topic/partition@offset for logs and batch IDs.
+func formatCoords(topic string, partition int32, offset int64) string {
+	return topic + "/" + strconv.Itoa(int(partition)) + "@" + strconv.FormatInt(offset, 10)
+}

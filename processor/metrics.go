@@ -1,0 +1,100 @@
+package processor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	consumed        prometheus.Counter
+	written         prometheus.Counter
+	deadLetters     *prometheus.CounterVec
+	fetchErrors     prometheus.Counter
+	batchRecords    prometheus.Histogram
+	batchBytes      prometheus.Histogram
+	stageDuration   *prometheus.HistogramVec
+	writeDuration   prometheus.Histogram
+	commitDuration  prometheus.Histogram
+	commitErrors    prometheus.Counter
+	endToEnd        prometheus.Histogram
+	inflightBatches prometheus.Gauge
+	inflightRecords prometheus.Gauge
+	abandoned       prometheus.Counter
+	rebalances      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		consumed: f.NewCounter(prometheus.CounterOpts{
+			Name: "textpulse_records_consumed_total",
+			Help: "Records polled from Kafka.",
+		}),
+		written: f.NewCounter(prometheus.CounterOpts{
+			Name: "textpulse_records_written_total",
+			Help: "Rows stored in the sink (a retried batch counts again).",
+		}),
+		deadLetters: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "textpulse_dead_letters_total",
+			Help: "Inputs not written as rows, by stage, error class and outcome (produced to the dead-letter topic, or dropped when none is configured).",
+		}, []string{"stage", "class", "outcome"}),
+		fetchErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "textpulse_fetch_errors_total",
+			Help: "Errors returned by Kafka fetches.",
+		}),
+		batchRecords: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "textpulse_batch_records",
+			Help:    "Inputs per micro-batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		batchBytes: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "textpulse_batch_bytes",
+			Help:    "Bytes of record values per micro-batch.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
+		}),
+		stageDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "textpulse_stage_duration_seconds",
+			Help:    "Time a stage took to enrich one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}, []string{"stage"}),
+		writeDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "textpulse_batch_write_duration_seconds",
+			Help:    "Time to store the rows of one batch, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}),
+		commitDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "textpulse_commit_duration_seconds",
+			Help:    "Time to commit the offsets of one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+		}),
+		commitErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "textpulse_commit_errors_total",
+			Help: "Offset commits that failed; their records are consumed again and collapse in the sink.",
+		}),
+		endToEnd: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "textpulse_end_to_end_latency_seconds",
+			Help:    "Time from the Kafka record timestamp to its row being stored.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 14),
+		}),
+		inflightBatches: f.NewGauge(prometheus.GaugeOpts{
+			Name: "textpulse_inflight_batches",
+			Help: "Batches polled but not yet committed.",
+		}),
+		inflightRecords: f.NewGauge(prometheus.GaugeOpts{
+			Name: "textpulse_inflight_records",
+			Help: "Inputs polled but not yet committed.",
+		}),
+		abandoned: f.NewCounter(prometheus.CounterOpts{
+			Name: "textpulse_batches_abandoned_total",
+			Help: "Batches dropped uncommitted on shutdown or rebalance after the drain timeout; their records are consumed again.",
+		}),
+		rebalances: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "textpulse_rebalance_events_total",
+			Help: "Partition assignment changes seen by this member, by kind.",
+		}, []string{"kind"}),
+	}
+}
+
+func (m *metrics) observeStage(stage string, seconds float64) {
+	m.stageDuration.WithLabelValues(stage).Observe(seconds)
+}

@@ -1,0 +1,504 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// commitTimeout bounds one synchronous offset commit.
+const commitTimeout = 15 * time.Second
+
+// Deps are the collaborators of a Pipeline.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Stages enrich each batch; none means raw ingest.
+	Stages []Stage
+	// Writer stores the rows; required.
+	Writer Writer
+	// DeadLetters stores rejected inputs; nil counts and drops them.
+	DeadLetters DeadLetterSink
+}
+
+// Pipeline is the consume loop: poll, decode, cut batches, enrich, write,
+// commit. It commits a batch's offsets only after its rows and dead letters
+// are stored, strictly in poll order, and never across a rebalance: it uses
+// kgo's BlockRebalanceOnPoll and lets a rebalance proceed only when nothing
+// polled is left uncommitted, or after abandoning what is left (which is then
+// consumed again).
+type Pipeline struct {
+	cfg    BatchConfig
+	dec    DecodeConfig
+	stages []Stage
+	w      Writer
+	dlq    DeadLetterSink
+	log    *slog.Logger
+	m      *metrics
+
+	rebalance chan struct{}
+	assigned  atomic.Int64
+	polling   atomic.Bool
+	seq       uint64
+}
+
+// New returns a pipeline for validated configurations.
+func New(batch BatchConfig, dec DecodeConfig, deps Deps) (*Pipeline, error) {
+	if err := batch.Validate(); err != nil {
+		return nil, err
+	}
+	if err := dec.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Writer == nil {
+		return nil, errors.New("new pipeline: a writer is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	return &Pipeline{
+		cfg:       batch,
+		dec:       dec,
+		stages:    deps.Stages,
+		w:         deps.Writer,
+		dlq:       deps.DeadLetters,
+		log:       deps.Logger,
+		m:         newMetrics(deps.Registerer),
+		rebalance: make(chan struct{}, 1),
+	}, nil
+}
+
+// ClientOpts returns the kgo options the pipeline relies on; add them to
+// the options of the client passed to Run.
+func (p *Pipeline) ClientOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
+			select {
+			case p.rebalance <- struct{}{}:
+			default:
+			}
+		}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			p.assigned.Add(int64(countPartitions(m)))
+			p.m.rebalances.WithLabelValues("assigned").Inc()
+			p.log.Info("partitions assigned", "partitions", formatAssignment(m))
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			p.assigned.Add(-int64(countPartitions(m)))
+			p.m.rebalances.WithLabelValues("revoked").Inc()
+			p.log.Info("partitions revoked", "partitions", formatAssignment(m))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			p.assigned.Add(-int64(countPartitions(m)))
+			p.m.rebalances.WithLabelValues("lost").Inc()
+			p.log.Warn("partitions lost", "partitions", formatAssignment(m))
+		}),
+	}
+}
+
+// Ready reports whether the pipeline is polling with at least one assigned
+// partition.
+func (p *Pipeline) Ready() bool { return p.polling.Load() && p.assigned.Load() > 0 }
+
+// flight is a batch being enriched and written.
+type flight struct {
+	b      *Batch
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	start  time.Time
+}
+
+func (f *flight) finished() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// loop is the state of one Run.
+type loop struct {
+	cl      *kgo.Client
+	queue   []*flight
+	acc     *Batch
+	accDue  time.Time
+	dec     *Decoder
+	workCtx context.Context
+}
+
+// Run consumes until ctx is done or a failure that it cannot recover from
+// without losing records, which it returns. On return, every batch it
+// committed is stored; batches still in flight after DrainTimeout are
+// abandoned uncommitted. The caller closes cl afterwards, which leaves the
+// group.
+func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
+	// Batches in flight outlive ctx by up to DrainTimeout.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	l := &loop{cl: cl, dec: NewDecoder(p.dec), workCtx: workCtx}
+	p.polling.Store(true)
+	defer p.polling.Store(false)
+
+	for {
+		if err := p.retire(ctx, l); err != nil {
+			p.abandon(l, false)
+			return err
+		}
+		rebalancing := false
+		select {
+		case <-p.rebalance:
+			rebalancing = true
+		default:
+		}
+		if stopping := ctx.Err() != nil; stopping || rebalancing {
+			p.dispatch(l)
+			err := p.drain(ctx, l, !stopping)
+			cl.AllowRebalance()
+			if err != nil || stopping {
+				return err
+			}
+			continue
+		}
+		if len(l.queue) >= p.cfg.MaxInFlight {
+			p.waitOldest(ctx, l)
+			continue
+		}
+		if err := p.poll(ctx, l); err != nil {
+			p.abandon(l, false)
+			return err
+		}
+		if l.acc != nil && (l.acc.Len() >= p.cfg.MaxRecords || l.acc.Bytes >= p.cfg.MaxBytes ||
+			!time.Now().Before(l.accDue)) {
+			p.dispatch(l)
+		}
+		if len(l.queue) == 0 && l.acc == nil {
+			cl.AllowRebalance()
+		}
+	}
+}
+
+// poll fetches records into the accumulating batch, waiting at most until
+// the batch is due.
+func (p *Pipeline) poll(ctx context.Context, l *loop) error {
+	wait := p.cfg.MaxWait
+	if l.acc != nil {
+		wait = time.Until(l.accDue)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	pollCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	room := p.cfg.MaxRecords
+	if l.acc != nil {
+		room -= l.acc.Len()
+	}
+	fetches := l.cl.PollRecords(pollCtx, room)
+	if fetches.IsClientClosed() {
+		return fmt.Errorf("poll: %w", kgo.ErrClientClosed)
+	}
+	fetches.EachError(func(topic string, partition int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		p.m.fetchErrors.Inc()
+		p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+	})
+	fetches.EachRecord(func(r *kgo.Record) {
+		p.add(l, r)
+	})
+	return nil
+}
+
+// add decodes r into the accumulating batch, starting one if needed. A batch
+// that reaches its byte limit is cut and dispatched right away.
+func (p *Pipeline) add(l *loop, r *kgo.Record) {
+	if l.acc == nil {
+		p.seq++
+		l.acc = NewBatch(strconv.FormatUint(p.seq, 10))
+		l.accDue = time.Now().Add(p.cfg.MaxWait)
+	}
+	b := l.acc
+	b.cover(r.Topic, r.Partition, r.Offset, r.LeaderEpoch)
+	b.Bytes += len(r.Value)
+	p.m.consumed.Inc()
+	b.Records = append(b.Records, Record{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, raw: r,
+	})
+	rec := &b.Records[len(b.Records)-1]
+	if err := l.dec.Decode(r.Key, r.Value, r.Timestamp, &rec.Event); err != nil {
+		var de *DecodeError
+		class := ClassInvalidJSON
+		if errors.As(err, &de) {
+			class = de.Class
+		}
+		b.Records = b.Records[:len(b.Records)-1]
+		b.DeadLetters = append(b.DeadLetters, DeadLetter{
+			Record: r, Stage: "decode", Class: class, Reason: err.Error(), Attempts: 1, Time: time.Now(),
+		})
+		p.log.Debug("event rejected", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "class", class, "err", err)
+	}
+	if b.Bytes >= p.cfg.MaxBytes {
+		p.dispatch(l)
+	}
+}
+
+// dispatch starts processing the accumulating batch, if any.
+func (p *Pipeline) dispatch(l *loop) {
+	b := l.acc
+	if b == nil {
+		return
+	}
+	l.acc = nil
+	ctx, cancel := context.WithCancel(l.workCtx)
+	f := &flight{b: b, cancel: cancel, done: make(chan struct{}), start: time.Now()}
+	l.queue = append(l.queue, f)
+	p.m.batchRecords.Observe(float64(b.Len()))
+	p.m.batchBytes.Observe(float64(b.Bytes))
+	p.m.inflightBatches.Inc()
+	p.m.inflightRecords.Add(float64(b.Len()))
+	go func() {
+		defer close(f.done)
+		f.err = p.process(ctx, b)
+	}()
+}
+
+// process enriches and stores one batch: rows to the writer, rejected inputs
+// to the dead-letter sink.
+func (p *Pipeline) process(ctx context.Context, b *Batch) error {
+	if len(b.Records) > 0 {
+		if err := runStages(ctx, p.stages, b, p.m.observeStage); err != nil {
+			return fmt.Errorf("enrich batch %s: %w", b.ID, err)
+		}
+		b.applyRejects()
+	}
+	var sinkRejects []DeadLetter
+	if err := p.write(ctx, b, &sinkRejects); err != nil {
+		return err
+	}
+	b.DeadLetters = append(b.DeadLetters, sinkRejects...)
+	if len(b.DeadLetters) == 0 {
+		return nil
+	}
+	if p.dlq == nil {
+		for _, dl := range b.DeadLetters {
+			p.m.deadLetters.WithLabelValues(dl.Stage, string(dl.Class), "dropped").Inc()
+		}
+		p.log.Warn("dead letters dropped: no dead-letter topic configured", "batch", b.ID, "count", len(b.DeadLetters))
+		return nil
+	}
+	if err := p.dlq.Send(ctx, b.DeadLetters); err != nil {
+		return fmt.Errorf("dead-letter batch %s: %w", b.ID, err)
+	}
+	for _, dl := range b.DeadLetters {
+		p.m.deadLetters.WithLabelValues(dl.Stage, string(dl.Class), "produced").Inc()
+	}
+	return nil
+}
+
+// write stores the rows of b. When the writer refuses rows for their
+// content, it splits the batch in halves until the refused rows are
+// isolated, and moves those to rejects.
+func (p *Pipeline) write(ctx context.Context, b *Batch, rejects *[]DeadLetter) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	start := time.Now()
+	err := p.w.Write(ctx, b)
+	if err == nil {
+		p.m.written.Add(float64(len(b.Records)))
+		p.m.writeDuration.Observe(time.Since(start).Seconds())
+		now := time.Now()
+		for i := range b.Records {
+			p.m.endToEnd.Observe(now.Sub(b.Records[i].Timestamp).Seconds())
+		}
+		return nil
+	}
+	if !IsPermanent(err) {
+		return fmt.Errorf("write batch %s: %w", b.ID, err)
+	}
+	if len(b.Records) == 1 {
+		r := &b.Records[0]
+		p.log.Warn("row refused by sink", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		*rejects = append(*rejects, DeadLetter{
+			Record: r.raw, Stage: "sink", Class: ClassSinkRejected, Reason: err.Error(), Attempts: 1, Time: time.Now(),
+		})
+		return nil
+	}
+	p.log.Warn("batch refused by sink, splitting", "batch", b.ID, "rows", len(b.Records), "err", err)
+	half := len(b.Records) / 2
+	for i, part := range [][]Record{b.Records[:half], b.Records[half:]} {
+		sub := NewBatch(b.ID + "." + strconv.Itoa(i))
+		sub.Records = part
+		for j := range part {
+			sub.cover(part[j].Topic, part[j].Partition, part[j].Offset, -1)
+		}
+		if err := p.write(ctx, sub, rejects); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retire commits finished batches at the head of the queue, in order. It
+// returns an error when a batch failed for a reason other than abandonment.
+func (p *Pipeline) retire(ctx context.Context, l *loop) error {
+	for len(l.queue) > 0 && l.queue[0].finished() {
+		f := l.queue[0]
+		if f.err != nil {
+			return fmt.Errorf("%w: %w", ErrPipelineStopped, f.err)
+		}
+		p.commit(ctx, l.cl, f)
+		l.queue = l.queue[1:]
+	}
+	return nil
+}
+
+// commit commits the offsets after a stored batch. A failed commit loses
+// nothing: the records are consumed again and their rows collapse in the
+// sink, so it is logged and counted.
+func (p *Pipeline) commit(ctx context.Context, cl *kgo.Client, f *flight) {
+	defer p.finish(f)
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for tp, s := range f.b.Spans() {
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = make(map[int32]kgo.EpochOffset)
+		}
+		offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: s.LastEpoch, Offset: s.Last + 1}
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	start := time.Now()
+	var commitErr error
+	cl.CommitOffsetsSync(cctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			commitErr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, pt := range t.Partitions {
+				if err := kerr.ErrorForCode(pt.ErrorCode); err != nil && commitErr == nil {
+					commitErr = fmt.Errorf("partition %s/%d: %w", t.Topic, pt.Partition, err)
+				}
+			}
+		}
+	})
+	p.m.commitDuration.Observe(time.Since(start).Seconds())
+	if commitErr != nil {
+		p.m.commitErrors.Inc()
+		p.log.Warn("commit offsets", "batch", f.b.ID, "err", commitErr)
+		return
+	}
+	p.log.Debug("batch committed", "batch", f.b.ID, "records", len(f.b.Records), "dead_letters", len(f.b.DeadLetters),
+		"seconds", time.Since(f.start).Seconds())
+}
+
+// finish updates the gauges for a batch leaving the queue.
+func (p *Pipeline) finish(f *flight) {
+	f.cancel()
+	p.m.inflightBatches.Dec()
+	p.m.inflightRecords.Sub(float64(f.b.Len()))
+}
+
+// waitOldest blocks until the oldest batch finishes, a rebalance is asked
+// for, or ctx is done.
+func (p *Pipeline) waitOldest(ctx context.Context, l *loop) {
+	select {
+	case <-l.queue[0].done:
+	case <-p.rebalance:
+		// Put the signal back for the main loop to see.
+		select {
+		case p.rebalance <- struct{}{}:
+		default:
+		}
+	case <-ctx.Done():
+	}
+}
+
+// drain waits up to DrainTimeout for the batches in flight and commits them
+// in order; whatever is left is abandoned. When keepConsuming is set, the
+// fetch positions of abandoned partitions are rewound so that their records
+// are consumed again.
+func (p *Pipeline) drain(ctx context.Context, l *loop, keepConsuming bool) error {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	p.log.Info("draining batches in flight", "batches", len(l.queue), "timeout", p.cfg.DrainTimeout.String())
+	timer := time.NewTimer(p.cfg.DrainTimeout)
+	defer timer.Stop()
+	for len(l.queue) > 0 {
+		select {
+		case <-l.queue[0].done:
+			if err := p.retire(ctx, l); err != nil {
+				p.abandon(l, keepConsuming)
+				return err
+			}
+		case <-timer.C:
+			p.abandon(l, keepConsuming)
+			return nil
+		}
+	}
+	return nil
+}
+
+// abandon cancels every batch in flight and drops it uncommitted.
+func (p *Pipeline) abandon(l *loop, rewind bool) {
+	if len(l.queue) == 0 {
+		return
+	}
+	rewindTo := make(map[string]map[int32]kgo.EpochOffset)
+	for _, f := range l.queue {
+		f.cancel()
+		<-f.done
+		for tp, s := range f.b.Spans() {
+			if rewindTo[tp.Topic] == nil {
+				rewindTo[tp.Topic] = make(map[int32]kgo.EpochOffset)
+			}
+			if cur, ok := rewindTo[tp.Topic][tp.Partition]; !ok || s.First < cur.Offset {
+				rewindTo[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: s.First}
+			}
+		}
+		p.m.abandoned.Inc()
+		p.log.Warn("batch abandoned uncommitted", "batch", f.b.ID, "records", f.b.Len(), "err", f.err)
+		p.finish(f)
+	}
+	l.queue = nil
+	if rewind {
+		l.cl.SetOffsets(rewindTo)
+	}
+}
+
+func countPartitions(m map[string][]int32) int {
+	n := 0
+	for _, ps := range m {
+		n += len(ps)
+	}
+	return n
+}
+
+func formatAssignment(m map[string][]int32) string {
+	s := ""
+	for t, ps := range m {
+		if s != "" {
+			s += " "
+		}
+		s += t + ":" + fmt.Sprint(ps)
+	}
+	return s
+}

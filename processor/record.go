@@ -1,0 +1,213 @@
+// Package processor turns polled Kafka records into enriched rows: it decodes
+// events, cuts micro-batches, runs the enrichment stages of each batch
+// concurrently, hands the batch to a Writer and commits offsets only after the
+// write succeeded.
+package processor
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Event is a decoded input event, see schemas/event.schema.json.
+type Event struct {
+	ID        string
+	Text      string
+	Source    string
+	Author    string
+	Lang      string
+	CreatedAt time.Time
+	// Metadata is the raw JSON text of the metadata object, or "" when absent.
+	Metadata string
+}
+
+// Enrichment holds what the stages computed for one record. A zero value
+// means the stage did not run or did not produce a result; FailedStages says
+// which of those were failures rather than disabled stages.
+type Enrichment struct {
+	Embedding      []float32
+	EmbeddingModel string
+
+	SentimentLabel string
+	SentimentScore float32
+	SentimentModel string
+
+	EmotionLabel  string
+	EmotionLabels []string
+	EmotionScores []float32
+	EmotionModel  string
+
+	// FailedStages lists the stages whose failure policy wrote the row
+	// without their result.
+	FailedStages []string
+}
+
+// Record is one Kafka record that decoded into an Event, with the
+// coordinates that identify it in its source topic.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+
+	Event
+	Enrichment
+
+	// raw is the record as consumed, kept for dead-lettering.
+	raw *kgo.Record
+}
+
+// Status returns the per-row status written to the sink: "ok" when every
+// enabled stage produced a result, "partial" otherwise.
+func (r *Record) Status() string {
+	if len(r.FailedStages) > 0 {
+		return "partial"
+	}
+	return "ok"
+}
+
+// DeadLetter is an input that will not be written as a row, with the reason.
+type DeadLetter struct {
+	// Record is the record as consumed from the source topic.
+	Record *kgo.Record
+	// Stage is where it failed: "decode", a stage name, or "sink".
+	Stage string
+	// Class is the error class, a stable snake_case word.
+	Class ErrorClass
+	// Reason is the error message.
+	Reason string
+	// Attempts is how many times the failing step was tried.
+	Attempts int
+	// Time is when the input was dead-lettered.
+	Time time.Time
+}
+
+// TopicPartition names a partition of a topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// OffsetSpan is an inclusive offset range with the leader epoch of its last
+// record.
+type OffsetSpan struct {
+	First, Last int64
+	LastEpoch   int32
+}
+
+// Batch is a micro-batch cut from one or more polls. The pipeline owns a
+// batch. Stages run concurrently on the same batch: each writes only its own
+// Enrichment fields of the records, may call Reject (which is safe for
+// concurrent use), and must not keep references after returning.
+type Batch struct {
+	// ID identifies the batch in logs and errors.
+	ID string
+	// Records are the rows to write, in offset order per partition.
+	Records []Record
+	// DeadLetters are the inputs that will not be written as rows.
+	DeadLetters []DeadLetter
+	// Bytes is the size of the raw record values in the batch.
+	Bytes int
+
+	// spans records the offset range per topic partition that the batch
+	// covers, including records that went to DeadLetters.
+	spans map[TopicPartition]OffsetSpan
+
+	mu       sync.Mutex
+	rejected map[int]DeadLetter
+}
+
+// NewBatch returns an empty batch with the given ID.
+func NewBatch(id string) *Batch {
+	return &Batch{ID: id, spans: make(map[TopicPartition]OffsetSpan)}
+}
+
+// Len returns the number of inputs in the batch, rows and dead letters.
+func (b *Batch) Len() int { return len(b.Records) + len(b.DeadLetters) }
+
+// Spans returns the offset ranges the batch covers per partition. The map
+// must not be modified.
+func (b *Batch) Spans() map[TopicPartition]OffsetSpan { return b.spans }
+
+// cover extends the spans of the batch with a consumed record.
+func (b *Batch) cover(topic string, partition int32, offset int64, epoch int32) {
+	tp := TopicPartition{Topic: topic, Partition: partition}
+	s, ok := b.spans[tp]
+	if !ok || offset < s.First {
+		s.First = offset
+	}
+	if !ok || offset >= s.Last {
+		s.Last = offset
+		s.LastEpoch = epoch
+	}
+	b.spans[tp] = s
+}
+
+// DedupToken returns a deterministic token derived from the source offsets of
+// the batch, usable as an insert deduplication token: the same records cut
+// into the same batch yield the same token.
+func (b *Batch) DedupToken() string {
+	parts := make([]string, 0, len(b.spans))
+	for tp, s := range b.spans {
+		parts = append(parts, tp.Topic+":"+strconv.Itoa(int(tp.Partition))+":"+
+			strconv.FormatInt(s.First, 10)+"-"+strconv.FormatInt(s.Last, 10))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// Reject marks record i for the dead-letter topic with the stage, class and
+// error that caused it; the record is then not written as a row. Reject is
+// safe for concurrent use by stages; the first rejection of a record wins.
+func (b *Batch) Reject(i int, stage string, class ErrorClass, err error, attempts int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rejected == nil {
+		b.rejected = make(map[int]DeadLetter)
+	}
+	if _, ok := b.rejected[i]; ok {
+		return
+	}
+	b.rejected[i] = DeadLetter{
+		Record:   b.Records[i].raw,
+		Stage:    stage,
+		Class:    class,
+		Reason:   err.Error(),
+		Attempts: attempts,
+		Time:     time.Now(),
+	}
+}
+
+// applyRejects moves rejected records from Records to DeadLetters, keeping
+// the order of the rest. It runs after all stages returned.
+func (b *Batch) applyRejects() {
+	if len(b.rejected) == 0 {
+		return
+	}
+	kept := b.Records[:0]
+	for i := range b.Records {
+		if dl, ok := b.rejected[i]; ok {
+			b.DeadLetters = append(b.DeadLetters, dl)
+			continue
+		}
+		kept = append(kept, b.Records[i])
+	}
+	clear(b.Records[len(kept):])
+	b.Records = kept
+	b.rejected = nil
+}
+
+// NewBatchForTest returns an empty batch for tests of Writers and Stages
+// outside this package.
+func NewBatchForTest(id string) *Batch { return NewBatch(id) }
+
+// AddForTest appends r to the batch and extends its offset spans.
+func (b *Batch) AddForTest(r Record) {
+	b.cover(r.Topic, r.Partition, r.Offset, -1)
+	b.Records = append(b.Records, r)
+}

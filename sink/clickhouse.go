@@ -1,0 +1,296 @@
+// Package sink writes enriched rows to ClickHouse over the native protocol:
+// one columnar INSERT per batch, retried with backoff while the server is
+// unavailable, and the schema migrations that create the tables.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/textpulse/textpulse/internal/secret"
+	"github.com/textpulse/textpulse/internal/tlsconf"
+	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/schemas"
+)
+
+// Config configures the ClickHouse connection and tables.
+type Config struct {
+	// Addr lists native-protocol endpoints (host:port).
+	Addr []string `koanf:"addr"`
+	// Database and Table name the main table.
+	Database string `koanf:"database"`
+	Table    string `koanf:"table"`
+	// Username and Password authenticate; PasswordFile reads the password
+	// from a file instead.
+	Username     string         `koanf:"username"`
+	Password     secret.Secret  `koanf:"password"`
+	PasswordFile string         `koanf:"password_file"`
+	TLS          tlsconf.Config `koanf:"tls"`
+	// Compression is "lz4", "zstd" or "none" for the native protocol.
+	Compression string `koanf:"compression"`
+	// DialTimeout bounds connecting; InsertTimeout bounds one INSERT attempt.
+	DialTimeout   time.Duration `koanf:"dial_timeout"`
+	InsertTimeout time.Duration `koanf:"insert_timeout"`
+	// MaxOpenConns bounds the connection pool.
+	MaxOpenConns int `koanf:"max_open_conns"`
+	// RetryInitial and RetryMax bound the exponential backoff between
+	// attempts of a failing INSERT; retries go on until shutdown.
+	RetryInitial time.Duration `koanf:"retry_initial"`
+	RetryMax     time.Duration `koanf:"retry_max"`
+	// TTLDays drops rows older than this many days (modern servers only;
+	// 0 keeps them forever).
+	TTLDays int `koanf:"ttl_days"`
+	// DedupWindow is how many recent insert tokens a modern server keeps
+	// to drop a retried INSERT.
+	DedupWindow int `koanf:"dedup_window"`
+}
+
+// DefaultConfig returns the defaults for a local server.
+func DefaultConfig() Config {
+	return Config{
+		Addr:          []string{"127.0.0.1:9000"},
+		Database:      "textpulse",
+		Table:         "events",
+		Username:      "default",
+		Compression:   "lz4",
+		DialTimeout:   5 * time.Second,
+		InsertTimeout: 2 * time.Minute,
+		MaxOpenConns:  8,
+		RetryInitial:  200 * time.Millisecond,
+		RetryMax:      15 * time.Second,
+		DedupWindow:   1000,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Addr) == 0 {
+		errs = append(errs, errors.New("clickhouse.addr must list at least one host:port"))
+	}
+	switch c.Compression {
+	case "lz4", "zstd", "none", "":
+	default:
+		errs = append(errs, fmt.Errorf("clickhouse.compression %q: want lz4, zstd or none", c.Compression))
+	}
+	if c.InsertTimeout <= 0 || c.DialTimeout <= 0 {
+		errs = append(errs, errors.New("clickhouse.dial_timeout and clickhouse.insert_timeout must be positive"))
+	}
+	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		errs = append(errs, errors.New("clickhouse.retry_initial must be positive and at most clickhouse.retry_max"))
+	}
+	if c.MaxOpenConns < 1 {
+		errs = append(errs, errors.New("clickhouse.max_open_conns must be at least 1"))
+	}
+	if c.Password != "" && c.PasswordFile != "" {
+		errs = append(errs, errors.New("clickhouse.password and clickhouse.password_file are exclusive"))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse.%w", err))
+	}
+	o := schemas.Options{Database: c.Database, Table: c.Table, Dialect: schemas.DialectLegacy, TTLDays: c.TTLDays, DedupWindow: c.DedupWindow}
+	if err := o.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// ClickHouse is the sink. It is safe for concurrent use: batches in flight
+// are inserted in parallel over the connection pool.
+type ClickHouse struct {
+	conn    driver.Conn
+	cfg     Config
+	version schemas.Version
+	dialect schemas.Dialect
+	columns []string
+	insert  string
+	log     *slog.Logger
+	m       *metrics
+}
+
+// Open connects, reads the server version to pick the DDL dialect, and
+// returns the sink. It does not create tables; see Migrate.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*ClickHouse, error) {
+	password, err := secret.Resolve(cfg.Password, cfg.PasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse password: %w", err)
+	}
+	tc, err := cfg.TLS.Build()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse tls: %w", err)
+	}
+	opts := &clickhouse.Options{
+		Addr: cfg.Addr,
+		Auth: clickhouse.Auth{Database: "default", Username: cfg.Username, Password: password.Reveal()},
+		TLS:  tc,
+		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+			{Name: "textpulse", Version: "1"},
+		}},
+		DialTimeout:      cfg.DialTimeout,
+		MaxOpenConns:     cfg.MaxOpenConns,
+		MaxIdleConns:     cfg.MaxOpenConns,
+		ConnMaxLifetime:  time.Hour,
+		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
+	}
+	switch cfg.Compression {
+	case "lz4", "":
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	case "zstd":
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %v: %w", cfg.Addr, err)
+	}
+	c := &ClickHouse{conn: conn, cfg: cfg, log: log}
+	if err := c.detect(ctx); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	// Metrics are registered only once the server answered, so that a
+	// caller may retry Open with the same registerer.
+	c.m = newMetrics(reg)
+	c.columns = schemas.InsertColumns()
+	c.insert = insertSQL(cfg.Database, cfg.Table, c.columns)
+	if err := checkColumns(c.columns); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *ClickHouse) detect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	if err := c.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("ping clickhouse %v: %w", c.cfg.Addr, err)
+	}
+	sv, err := c.conn.ServerVersion()
+	if err != nil {
+		return fmt.Errorf("read clickhouse server version: %w", err)
+	}
+	c.version = schemas.Version{Major: int(sv.Version.Major), Minor: int(sv.Version.Minor), Patch: int(sv.Version.Patch)}
+	c.dialect = schemas.DialectFor(c.version)
+	return nil
+}
+
+// Version returns the server version found at Open.
+func (c *ClickHouse) Version() schemas.Version { return c.version }
+
+// Dialect returns the DDL dialect used for the server.
+func (c *ClickHouse) Dialect() schemas.Dialect { return c.dialect }
+
+// Options returns the schema options for the server and configuration.
+func (c *ClickHouse) Options() schemas.Options {
+	return schemas.Options{
+		Database:    c.cfg.Database,
+		Table:       c.cfg.Table,
+		Dialect:     c.dialect,
+		TTLDays:     c.cfg.TTLDays,
+		DedupWindow: c.cfg.DedupWindow,
+	}
+}
+
+// Ping checks that the server answers.
+func (c *ClickHouse) Ping(ctx context.Context) error {
+	if err := c.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("ping clickhouse: %w", err)
+	}
+	return nil
+}
+
+// Conn returns the underlying connection, for queries outside the write path.
+func (c *ClickHouse) Conn() driver.Conn { return c.conn }
+
+// Close closes the connection pool.
+func (c *ClickHouse) Close() error {
+	if err := c.conn.Close(); err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	return nil
+}
+
+// Write implements processor.Writer: one INSERT of all rows of b, retried
+// with exponential backoff and jitter until it succeeds or ctx is done. Rows
+// refused for their content come back as a processor.PermanentError. On
+// modern servers the INSERT carries a deduplication token derived from the
+// batch offsets, so a retry of an INSERT that did land is dropped by the
+// server.
+func (c *ClickHouse) Write(ctx context.Context, b *processor.Batch) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = c.cfg.RetryInitial
+	bo.MaxInterval = c.cfg.RetryMax
+	attempt := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempt++
+		start := time.Now()
+		err := c.insertOnce(ctx, b)
+		c.m.insertDuration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			c.m.rows.Add(float64(len(b.Records)))
+			c.m.inserts.WithLabelValues("ok").Inc()
+			c.m.up.Set(1)
+			if attempt > 1 {
+				c.log.Info("insert recovered", "batch", b.ID, "attempts", attempt)
+			}
+			return struct{}{}, nil
+		}
+		class := classify(err)
+		c.m.inserts.WithLabelValues(string(class)).Inc()
+		if ctx.Err() != nil {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if class == classData {
+			return struct{}{}, backoff.Permanent(processor.Permanent(err))
+		}
+		c.m.up.Set(0)
+		c.m.retries.Inc()
+		if class == classSchema {
+			c.log.Error("insert batch: table does not match; run the migrate command", "batch", b.ID, "attempt", attempt, "err", err)
+		} else {
+			c.log.Warn("insert batch, will retry", "batch", b.ID, "attempt", attempt, "err", err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		return fmt.Errorf("insert batch %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// insertOnce sends one INSERT with the columns of b.
+func (c *ClickHouse) insertOnce(ctx context.Context, b *processor.Batch) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.InsertTimeout)
+	defer cancel()
+	if c.dialect == schemas.DialectModern {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+			"insert_deduplication_token": b.DedupToken(),
+		}))
+	}
+	batch, err := c.conn.PrepareBatch(ctx, c.insert, driver.WithReleaseConnection())
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	cols := buildColumns(b.Records)
+	for i, name := range c.columns {
+		if err := batch.Column(i).Append(cols.get(name)); err != nil {
+			_ = batch.Abort()
+			return &appendError{column: name, err: err}
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("send insert: %w", err)
+	}
+	return nil
+}

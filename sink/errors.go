@@ -1,0 +1,96 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// ErrUnknownColumn means the schema names an insert column the sink cannot
+// fill: the binary and the schema package disagree.
+var ErrUnknownColumn = errors.New("unknown insert column")
+
+// appendError is a client-side error while filling an insert column.
+type appendError struct {
+	column string
+	err    error
+}
+
+func (e *appendError) Error() string { return fmt.Sprintf("append column %s: %v", e.column, e.err) }
+
+func (e *appendError) Unwrap() error { return e.err }
+
+// errorClass says how a failed INSERT is handled.
+type errorClass string
+
+const (
+	// classTransient errors are retried: network, server overload, a
+	// server that is down or restarting.
+	classTransient errorClass = "transient"
+	// classSchema errors are retried too, loudly: the table is missing or
+	// its columns differ; an operator runs migrate and ingestion resumes.
+	classSchema errorClass = "schema"
+	// classData errors depend on the rows' content: retrying the same rows
+	// fails again, so the pipeline isolates and dead-letters them.
+	classData errorClass = "data"
+)
+
+// isDataCode reports server error codes that depend on the content of the
+// inserted rows.
+func isDataCode(code int32) bool {
+	switch code {
+	case 6, // CANNOT_PARSE_TEXT
+		27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+		38,  // CANNOT_PARSE_DATE
+		41,  // CANNOT_PARSE_DATETIME
+		69,  // ARGUMENT_OUT_OF_BOUND
+		117, // INCORRECT_DATA
+		128, // TOO_LARGE_ARRAY_SIZE
+		131, // TOO_LARGE_STRING_SIZE
+		190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+		321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+		469: // VIOLATED_CONSTRAINT
+		return true
+	}
+	return false
+}
+
+// isSchemaCode reports server error codes that mean the table does not
+// match what the sink inserts, or that the user may not insert.
+func isSchemaCode(code int32) bool {
+	switch code {
+	case 16, // NO_SUCH_COLUMN_IN_TABLE
+		47,  // UNKNOWN_IDENTIFIER
+		53,  // TYPE_MISMATCH
+		60,  // UNKNOWN_TABLE
+		81,  // UNKNOWN_DATABASE
+		497, // ACCESS_DENIED
+		516: // AUTHENTICATION_FAILED
+		return true
+	}
+	return false
+}
+
+// classify sorts an INSERT error. Anything not known to be data- or
+// schema-related is transient: keep retrying rather than drop rows.
+func classify(err error) errorClass {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		switch {
+		case isDataCode(ex.Code):
+			return classData
+		case isSchemaCode(ex.Code):
+			return classSchema
+		}
+		return classTransient
+	}
+	var ae *appendError
+	if errors.As(err, &ae) {
+		// Our column types are fixed, so a client-side append error
+		// means the table's types differ from the schema.
+		return classSchema
+	}
+	// Network errors, timeouts, resets and anything unknown.
+	return classTransient
+}
