@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -279,9 +278,4 @@ func clampTime(t time.Time) time.Time {
 		return time.Unix(maxEventUnix, 0).UTC()
 	}
 	return t.UTC()
-}
-
-// formatCoords renders topic/partition@offset for logs and batch IDs.
-func formatCoords(topic string, partition int32, offset int64) string {
-	return topic + "/" + strconv.Itoa(int(partition)) + "@" + strconv.FormatInt(offset, 10)
 }

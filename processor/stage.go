@@ -71,7 +71,7 @@ func runStages(ctx context.Context, stages []Stage, b *Batch, observe func(stage
 		wg.Go(func() {
 			start := time.Now()
 			errs[i] = s.Enrich(ctx, b)
-			observe(s.Name(), time.Now().Sub(start).Seconds())
+			observe(s.Name(), time.Since(start).Seconds())
 			if errs[i] != nil {
 				cancel()
 			}

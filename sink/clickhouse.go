@@ -177,7 +177,7 @@ func (c *ClickHouse) detect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read clickhouse server version: %w", err)
 	}
-	c.version = schemas.Version{Major: int(sv.Version.Major), Minor: int(sv.Version.Minor), Patch: int(sv.Version.Patch)}
+	c.version = schemas.Version{Major: int(sv.Version.Major), Minor: int(sv.Version.Minor), Patch: int(sv.Version.Patch)} //nolint:gosec // Version numbers are small.
 	c.dialect = schemas.DialectFor(c.version)
 	return nil
 }

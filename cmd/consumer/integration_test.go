@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
@@ -81,10 +84,13 @@ func countValid(valid []bool) int {
 
 // scenario is one integration test's topic, group, tables and services.
 type scenario struct {
-	t          *testing.T
-	kafka      *itest.Kafka
-	ch         *itest.ClickHouse
-	chAddr     string
+	t      *testing.T
+	kafka  *itest.Kafka
+	ch     *itest.ClickHouse
+	chAddr string
+	// sinkAddr is where the consumer connects to ClickHouse; chAddr unless
+	// a proxy sits in between.
+	sinkAddr   string
 	topic      string
 	dlq        string
 	group      string
@@ -99,7 +105,7 @@ func newScenario(t *testing.T, partitions int32) *scenario {
 	s := &scenario{
 		t: t, kafka: itest.NewKafka(t, brokers), ch: itest.NewClickHouse(t, chAddr), chAddr: chAddr,
 		topic: testenv.Name("events"), group: testenv.Name("group"), db: testenv.Name("itest"),
-		partitions: partitions,
+		partitions: partitions, sinkAddr: chAddr,
 	}
 	s.dlq = s.topic + ".dlq"
 	s.kafka.CreateTopic(t, s.topic, partitions)
@@ -118,7 +124,7 @@ func (s *scenario) args(extra ...string) []string {
 		"--kafka.dead_letter_topic", s.dlq,
 		"--kafka.session_timeout", "10s",
 		"--kafka.lag_interval", "1s",
-		"--clickhouse.addr", s.chAddr,
+		"--clickhouse.addr", s.sinkAddr,
 		"--clickhouse.database", s.db,
 		"--clickhouse.retry_max", "1s",
 		"--batch.max_records", "2000",
@@ -184,16 +190,33 @@ func (s *scenario) checkExact(valid []bool) {
 
 // checkCommittedNotAhead asserts that, for every partition, every valid
 // offset below the committed offset is stored.
-func (s *scenario) checkCommittedNotAhead(valid []bool) (committed map[int32]int64) {
+func (s *scenario) checkCommittedNotAhead(valid []bool) map[int32]int64 {
 	s.t.Helper()
-	ctx := context.Background()
-	committed, err := s.kafka.Committed(ctx, s.group, s.topic)
+	committed, err := s.committedNotAhead(valid)
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	return committed
+}
+
+// committedNotAhead reads the committed offsets, then the stored rows, and
+// reports a partition whose commit is ahead of its stored rows. Rows only
+// grow, so reading the commits first makes the check sound while the
+// consumer runs.
+func (s *scenario) committedNotAhead(valid []bool) (map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	committed, err := s.kafka.Committed(ctx, s.group, s.topic)
+	if err != nil {
+		return nil, err
+	}
 	stored, err := s.ch.OffsetsBelow(ctx, s.db, "events", s.topic, committed)
 	if err != nil {
-		s.t.Fatal(err)
+		if strings.Contains(err.Error(), "doesn't exist") {
+			stored = map[int32]uint64{}
+		} else {
+			return nil, err
+		}
 	}
 	for p, c := range committed {
 		want := uint64(0)
@@ -203,10 +226,73 @@ func (s *scenario) checkCommittedNotAhead(valid []bool) (committed map[int32]int
 			}
 		}
 		if stored[p] != want {
-			s.t.Fatalf("partition %d committed at %d but only %d of %d valid rows below it are stored", p, c, stored[p], want)
+			return nil, fmt.Errorf("partition %d committed at %d but only %d of %d valid rows below it are stored", p, c, stored[p], want)
 		}
 	}
-	return committed
+	return committed, nil
+}
+
+// watchCommits checks committedNotAhead every 250 ms until the returned
+// function is called, which reports how many checks ran and fails t on the
+// first violation.
+func (s *scenario) watchCommits(valid []bool) (stop func() int) {
+	done := make(chan struct{})
+	result := make(chan error, 1)
+	checks := 0
+	go func() {
+		for {
+			select {
+			case <-done:
+				result <- nil
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			if _, err := s.committedNotAhead(valid); err != nil {
+				result <- err
+				return
+			}
+			checks++
+		}
+	}()
+	return func() int {
+		s.t.Helper()
+		close(done)
+		if err := <-result; err != nil {
+			s.t.Fatal(err)
+		}
+		return checks
+	}
+}
+
+// produceSlowly produces values in chunks of chunk every interval, in the
+// background; the returned channel is closed when all are produced.
+func (s *scenario) produceSlowly(values [][]byte, chunk int, interval time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for start := 0; start < len(values); start += chunk {
+			end := min(start+chunk, len(values))
+			batch := make([][]byte, 0, end-start)
+			batch = append(batch, values[start:end]...)
+			s.produceAt(start, batch)
+			time.Sleep(interval)
+		}
+	}()
+	return done
+}
+
+// produceAt produces values[k] as value first+k, to partition
+// (first+k) % partitions, keeping the offset mapping of makeEvents.
+func (s *scenario) produceAt(first int, values [][]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs := make([]*kgo.Record, len(values))
+	for k, v := range values {
+		recs[k] = &kgo.Record{Topic: s.topic, Partition: int32(first+k) % s.partitions, Value: v} //nolint:gosec // Small test counts.
+	}
+	if err := s.kafka.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		s.t.Errorf("produce: %v", err)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -351,4 +437,151 @@ func TestIngestValidAndMalformed(t *testing.T) {
 			t.Fatalf("partition %d committed at %d, want %d", p, committed[p], want)
 		}
 	}
+}
+
+func TestCrashRestartLosesNothing(t *testing.T) {
+	s := newScenario(t, 4)
+	values, valid := makeEvents(24000, 0)
+	produced := s.produceSlowly(values, 300, 40*time.Millisecond)
+	stop := s.watchCommits(valid)
+	args := s.args("--batch.max_records", "500")
+
+	// Kill two consumers with SIGKILL mid-stream; a third finishes.
+	for i, atRows := range []int{4000, 12000} {
+		p := startProcess(t, args)
+		s.waitRows(atRows, 90*time.Second)
+		p.kill(t)
+		if _, err := s.committedNotAhead(valid); err != nil {
+			t.Fatalf("after kill %d: %v\nlog:\n%s", i+1, err, p.log.String())
+		}
+	}
+	last := startProcess(t, args)
+	<-produced
+	s.waitRows(len(values), 120*time.Second)
+	if err := last.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := last.cmd.Wait(); err != nil {
+		t.Fatalf("consumer exit: %v\nlog:\n%s", err, last.log.String())
+	}
+	checks := stop()
+	s.checkExact(valid)
+	s.checkCommittedNotAhead(valid)
+	rows, _, _, err := s.ch.Counts(context.Background(), s.db, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d events, %d rows before FINAL (duplicates from the kills), %d commit checks", len(values), rows, checks)
+}
+
+func TestMemberLeavesMidStream(t *testing.T) {
+	s := newScenario(t, 6)
+	values, valid := makeEvents(24000, 0)
+	produced := s.produceSlowly(values, 300, 40*time.Millisecond)
+	stop := s.watchCommits(valid)
+	args := s.args("--batch.max_records", "500")
+
+	a := startInProcess(t, args)
+	b := startInProcess(t, args)
+	s.waitRows(8000, 90*time.Second)
+	// Member a leaves the group while events keep arriving; b takes over
+	// its partitions.
+	if err := a.stop(t); err != nil {
+		t.Fatalf("member a: %v\n%s", err, a.log.String())
+	}
+	<-produced
+	s.waitRows(len(values), 120*time.Second)
+	if err := b.stop(t); err != nil {
+		t.Fatalf("member b: %v\n%s", err, b.log.String())
+	}
+	stop()
+	s.checkExact(valid)
+	s.checkCommittedNotAhead(valid)
+	if !strings.Contains(b.log.String(), "partitions assigned") {
+		t.Fatalf("member b never logged an assignment:\n%s", b.log.String())
+	}
+}
+
+// testClickHouseOutage runs a consumer while ClickHouse goes away for a
+// while mid-stream: cut() makes it unavailable and restore() brings it
+// back.
+func testClickHouseOutage(t *testing.T, s *scenario, cut, restore func()) {
+	t.Helper()
+	values, valid := makeEvents(20000, 0)
+	produced := s.produceSlowly(values, 200, 50*time.Millisecond)
+	stop := s.watchCommits(valid)
+	args := s.args("--batch.max_records", "500")
+	c := startInProcess(t, args)
+	s.waitRows(4000, 90*time.Second)
+
+	cut()
+	before, err := s.committedNotAhead(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the server is away, commits may only cover rows already
+	// stored: they stop advancing once the batches in flight drain.
+	time.Sleep(5 * time.Second)
+	during, err := s.committedNotAhead(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	after, err := s.committedNotAhead(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, o := range after {
+		if o != during[p] {
+			t.Fatalf("partition %d committed %d -> %d while ClickHouse was down", p, during[p], o)
+		}
+	}
+	var lagging bool
+	ctx := context.Background()
+	if ends, err := s.kafka.Admin.ListEndOffsets(ctx, s.topic); err == nil {
+		ends.Each(func(o kadm.ListedOffset) { lagging = lagging || o.Offset > after[o.Partition] })
+	}
+	if !lagging {
+		t.Fatalf("no partition lagged during the outage (commits %v): the outage did not bite", after)
+	}
+	restore()
+	<-produced
+	s.waitRows(len(values), 120*time.Second)
+	if err := c.stop(t); err != nil {
+		t.Fatalf("consumer: %v\n%s", err, c.log.String())
+	}
+	stop()
+	s.checkExact(valid)
+	s.checkCommittedNotAhead(valid)
+	if !strings.Contains(c.log.String(), "insert recovered") {
+		t.Fatalf("no insert was retried across the outage:\n%s", c.log.String()[:min(len(c.log.String()), 20000)])
+	}
+	t.Logf("committed before cut %v, during outage %v", before, during)
+}
+
+func TestClickHouseUnreachableMidStream(t *testing.T) {
+	s := newScenario(t, 4)
+	proxy := itest.NewProxy(t, s.chAddr)
+	s.sinkAddr = proxy.Addr()
+	testClickHouseOutage(t, s, proxy.Cut, proxy.Restore)
+}
+
+// TestClickHouseServerRestart stops the real server mid-stream. It runs in
+// its own step of `make test` (TEXTPULSE_TEST_SERVER_RESTART=1), after the
+// other tests, because it takes the shared server away.
+func TestClickHouseServerRestart(t *testing.T) {
+	if os.Getenv("TEXTPULSE_TEST_SERVER_RESTART") != "1" {
+		t.Skip("set TEXTPULSE_TEST_SERVER_RESTART=1 to stop and start the shared ClickHouse server")
+	}
+	script := testenv.Lookup(t, testenv.EnvCHScript)
+	s := newScenario(t, 4)
+	svc := func(action string) func() {
+		return func() {
+			out, err := exec.Command(script, action, "clickhouse").CombinedOutput() //nolint:gosec // Test script.
+			if err != nil {
+				t.Fatalf("%s clickhouse: %v\n%s", action, err, out)
+			}
+		}
+	}
+	testClickHouseOutage(t, s, svc("stop"), svc("start"))
 }

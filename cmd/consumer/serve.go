@@ -79,7 +79,7 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"group", cfg.Kafka.Group, "clickhouse", strings.Join(cfg.ClickHouse.Addr, ","))
 
 	health := &healthState{}
-	srv, err := startHTTP(cfg.HTTP.Listen, reg, health, log)
+	srv, err := startHTTP(ctx, cfg.HTTP.Listen, reg, health, log)
 	if err != nil {
 		return err
 	}
@@ -108,6 +108,17 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("create dead-letter producer: %w", err)
 		}
 		defer dlqClient.Close()
+		if cfg.Kafka.CreateDeadLetterTopic {
+			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			created, err := kafka.EnsureTopic(tctx, dlqClient, cfg.Kafka.DeadLetterTopic, 1)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if created {
+				log.Info("dead-letter topic created", "topic", cfg.Kafka.DeadLetterTopic)
+			}
+		}
 		deps.DeadLetters = processor.NewKafkaDeadLetters(dlqClient, cfg.Kafka.DeadLetterTopic, log, reg)
 	}
 	p, err := processor.New(cfg.Batch, cfg.Decode, deps)
@@ -189,7 +200,7 @@ func (h *healthState) ready(ctx context.Context) error {
 	return nil
 }
 
-func startHTTP(addr string, reg *prometheus.Registry, h *healthState, log *slog.Logger) (*http.Server, error) {
+func startHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *healthState, log *slog.Logger) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -205,7 +216,7 @@ func startHTTP(addr string, reg *prometheus.Registry, h *healthState, log *slog.
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	ln, err := net.Listen("tcp", addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}

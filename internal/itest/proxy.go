@@ -1,11 +1,13 @@
 package itest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections to a target until it is cut: Cut closes
@@ -23,7 +25,7 @@ type Proxy struct {
 // NewProxy listens on a free loopback port; it is closed when t ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func (p *Proxy) handle(in net.Conn) {
 		_ = in.Close()
 		return
 	}
-	out, err := net.Dial("tcp", p.target)
+	out, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(context.Background(), "tcp", p.target)
 	if err != nil {
 		_ = in.Close()
 		return

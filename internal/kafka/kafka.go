@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -47,6 +49,9 @@ type Config struct {
 	// DeadLetterTopic receives inputs that are not written as rows; empty
 	// disables dead-lettering (such inputs are then counted and dropped).
 	DeadLetterTopic string `koanf:"dead_letter_topic"`
+	// CreateDeadLetterTopic creates the dead-letter topic at start when it
+	// does not exist.
+	CreateDeadLetterTopic bool `koanf:"create_dead_letter_topic"`
 	// SessionTimeout and RebalanceTimeout are the group timeouts.
 	SessionTimeout   time.Duration `koanf:"session_timeout"`
 	RebalanceTimeout time.Duration `koanf:"rebalance_timeout"`
@@ -63,17 +68,18 @@ type Config struct {
 // DefaultConfig returns defaults for a local broker.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:            []string{"127.0.0.1:9092"},
-		Topics:             []string{"textpulse.events"},
-		Group:              "textpulse",
-		ClientID:           "textpulse",
-		StartOffset:        "earliest",
-		DeadLetterTopic:    "textpulse.events.dlq",
-		SessionTimeout:     45 * time.Second,
-		RebalanceTimeout:   60 * time.Second,
-		FetchMaxBytes:      50 << 20,
-		MaxBufferedRecords: 100000,
-		LagInterval:        15 * time.Second,
+		Brokers:               []string{"127.0.0.1:9092"},
+		Topics:                []string{"textpulse.events"},
+		Group:                 "textpulse",
+		ClientID:              "textpulse",
+		StartOffset:           "earliest",
+		DeadLetterTopic:       "textpulse.events.dlq",
+		CreateDeadLetterTopic: true,
+		SessionTimeout:        45 * time.Second,
+		RebalanceTimeout:      60 * time.Second,
+		FetchMaxBytes:         50 << 20,
+		MaxBufferedRecords:    100000,
+		LagInterval:           15 * time.Second,
 	}
 }
 
@@ -236,4 +242,28 @@ func WaitForBrokers(ctx context.Context, cl *kgo.Client) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// EnsureTopic creates topic with the broker's default replication factor
+// when it does not exist. It returns whether it created it.
+func EnsureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) (bool, error) {
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("list topic %s: %w", topic, err)
+	}
+	if d, ok := td[topic]; ok && d.Err == nil {
+		return false, nil
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return true, nil
 }

@@ -21,7 +21,6 @@ type LagMonitor struct {
 	group string
 	log   *slog.Logger
 	lag   *prometheus.GaugeVec
-	total prometheus.Gauge
 	seen  map[[2]string]bool
 }
 
@@ -37,10 +36,6 @@ func NewLagMonitor(cl *kgo.Client, group string, log *slog.Logger, reg prometheu
 			Name: "textpulse_consumer_lag_records",
 			Help: "Records between the group's committed offset and the high watermark, per partition owned by this member.",
 		}, []string{"topic", "partition"}),
-		total: f.NewGauge(prometheus.GaugeOpts{
-			Name: "textpulse_consumer_lag_records_sum",
-			Help: "Sum of textpulse_consumer_lag_records over the partitions owned by this member.",
-		}),
 		seen: make(map[[2]string]bool),
 	}
 }
@@ -78,7 +73,6 @@ func (m *LagMonitor) Update(ctx context.Context) {
 	}
 	memberID, _ := m.cl.GroupMetadata()
 	now := make(map[[2]string]bool)
-	var total int64
 	for _, l := range gl.Lag.Sorted() {
 		if l.Member == nil || l.Member.MemberID != memberID || l.Lag < 0 {
 			continue
@@ -86,7 +80,6 @@ func (m *LagMonitor) Update(ctx context.Context) {
 		key := [2]string{l.Topic, strconv.Itoa(int(l.Partition))}
 		now[key] = true
 		m.lag.WithLabelValues(key[0], key[1]).Set(float64(l.Lag))
-		total += l.Lag
 	}
 	for key := range m.seen {
 		if !now[key] {
@@ -94,5 +87,4 @@ func (m *LagMonitor) Update(ctx context.Context) {
 		}
 	}
 	m.seen = now
-	m.total.Set(float64(total))
 }

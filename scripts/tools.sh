@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Developer/test tools, installed under .local/ (git-ignored):
+#
+#   scripts/tools.sh install   Python venv .local/venv from scripts/requirements.txt
+#                              (chdb, onnxruntime, tokenizers, numpy, onnx; every
+#                              transitive version pinned by scripts/constraints.txt)
+#                              and golangci-lint into .local/bin
+#   scripts/tools.sh status    show what is installed
+#
+# Idempotent: a second install only checks stamps and versions.
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+VENV="${LOCAL_DIR}/venv"
+REQUIREMENTS="${REPO_ROOT}/scripts/requirements.txt"
+CONSTRAINTS="${REPO_ROOT}/scripts/constraints.txt"
+VENV_STAMP="${VENV}/.requirements.sha256"
+GOBIN_DIR="${LOCAL_DIR}/bin"
+GOLANGCI_LINT_VERSION=v2.15.0
+GOLANGCI_LINT_PKG=github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+pick_python() {
+  local p
+  for p in "${PYTHON:-}" python3 /usr/bin/python3; do
+    if [[ -z "${p}" ]] || ! have "${p}"; then continue; fi
+    "${p}" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null || continue
+    printf '%s\n' "$(command -v "${p}")"
+    return 0
+  done
+  return 1
+}
+
+venv_install() {
+  log "python venv: ${VENV}"
+  local py want
+  py="$(pick_python)" || { apt_install python3 python3-venv; py="$(pick_python)" || die "python3 >= 3.10 not found"; }
+  # Debian's python3 needs python3-venv for ensurepip.
+  "${py}" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+  want="$(files_hash "${REQUIREMENTS}" "${CONSTRAINTS}")"
+  if [[ -x "${VENV}/bin/python" && -f "${VENV_STAMP}" && "$(cat "${VENV_STAMP}")" == "${want}" ]] &&
+    "${VENV}/bin/python" -c 'import chdb, onnxruntime, tokenizers, numpy, onnx' 2>/dev/null; then
+    info "already installed ($("${VENV}/bin/python" --version), requirements unchanged)"
+    return 0
+  fi
+  if [[ ! -x "${VENV}/bin/python" ]] || ! "${VENV}/bin/python" -c 'import sys' 2>/dev/null; then
+    info "creating venv with ${py} ($("${py}" --version 2>&1))"
+    rm -rf "${VENV}"
+    "${py}" -m venv "${VENV}" || die "python -m venv failed"
+  fi
+  info "pip install -r scripts/requirements.txt -c scripts/constraints.txt"
+  "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "${REQUIREMENTS}" -c "${CONSTRAINTS}" \
+    || die "pip install -r ${REQUIREMENTS} failed"
+  "${VENV}/bin/python" - <<'PY' || die "venv check failed"
+import chdb, numpy, onnx, onnxruntime, tokenizers
+assert chdb.query("SELECT 1 AS x", "CSV").bytes().strip() == b"1"
+print("    chdb %s (engine %s), numpy %s, onnx %s, onnxruntime %s, tokenizers %s" % (
+    chdb.__version__, chdb.engine_version, numpy.__version__, onnx.__version__,
+    onnxruntime.__version__, tokenizers.__version__))
+PY
+  printf '%s\n' "${want}" >"${VENV_STAMP}"
+}
+
+golangci_install() {
+  log "golangci-lint ${GOLANGCI_LINT_VERSION}: ${GOBIN_DIR}"
+  have go || die "go not found in PATH (Go 1.26 is required)"
+  local bin="${GOBIN_DIR}/golangci-lint"
+  if [[ -x "${bin}" ]] && "${bin}" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+    info "already installed ($("${bin}" version 2>&1 | head -n1 | sed "s/ from .*//"))"
+    return 0
+  fi
+  mkdir -p "${GOBIN_DIR}"
+  info "go install ${GOLANGCI_LINT_PKG}@${GOLANGCI_LINT_VERSION} (builds from source)"
+  # GOTOOLCHAIN=local: build with the installed Go instead of fetching another toolchain.
+  local logf="${GOBIN_DIR}/golangci-lint-install.log"
+  (cd "${LOCAL_DIR}" && GOBIN="${GOBIN_DIR}" GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
+    go install "${GOLANGCI_LINT_PKG}@${GOLANGCI_LINT_VERSION}") >"${logf}" 2>&1 \
+    || { tail -n 40 "${logf}" >&2; die "go install golangci-lint ${GOLANGCI_LINT_VERSION} failed (log: ${logf})"; }
+  info "$("${bin}" version 2>&1 | head -n1 | sed "s/ from .*//")"
+}
+
+tools_status() {
+  if [[ -x "${VENV}/bin/python" ]]; then
+    printf 'venv:          %s (%s)\n' "${VENV}" "$("${VENV}/bin/python" --version 2>&1)"
+  else
+    printf 'venv:          not installed\n'
+  fi
+  if [[ -x "${GOBIN_DIR}/golangci-lint" ]]; then
+    printf 'golangci-lint: %s\n' "$("${GOBIN_DIR}/golangci-lint" version 2>&1 | head -n1 | sed "s/ from .*//")"
+  else
+    printf 'golangci-lint: not installed\n'
+  fi
+}
+
+case "${1:-}" in
+  install)
+    mkdir -p "${LOCAL_DIR}"
+    venv_install
+    golangci_install
+    ;;
+  status) tools_status ;;
+  *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
