@@ -13,6 +13,7 @@ _tp_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _tp_env() {
   printf 'TEXTPULSE_TEST_KAFKA=%s\n' "127.0.0.1:9092"
   printf 'TEXTPULSE_TEST_CLICKHOUSE=%s\n' "127.0.0.1:9000"
+  printf 'TEXTPULSE_TEST_CLICKHOUSE_HTTP=%s\n' "http://127.0.0.1:8123"
   printf 'TEXTPULSE_TEST_CHDB_PYTHON=%s\n' "${_tp_root}/.local/venv/bin/python"
   printf 'TEXTPULSE_CLICKHOUSE_SCRIPT=%s\n' "${_tp_root}/scripts/services.sh"
 }

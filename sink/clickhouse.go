@@ -273,10 +273,8 @@ func (c *ClickHouse) Write(ctx context.Context, b *processor.Batch) error {
 func (c *ClickHouse) insertOnce(ctx context.Context, b *processor.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.InsertTimeout)
 	defer cancel()
-	if c.dialect == schemas.DialectModern {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-			"insert_deduplication_token": b.DedupToken(),
-		}))
+	if settings := schemas.InsertSettings(c.dialect, b.DedupToken()); len(settings) > 0 {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings(settings)))
 	}
 	batch, err := c.conn.PrepareBatch(ctx, c.insert, driver.WithReleaseConnection())
 	if err != nil {
