@@ -154,6 +154,9 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 	l := &loop{cl: cl, dec: NewDecoder(p.dec), workCtx: workCtx}
 	p.polling.Store(true)
 	defer p.polling.Store(false)
+	// Whatever path returns, nothing polled is held any more: let the
+	// client leave the group or rebalance.
+	defer cl.AllowRebalance()
 
 	for {
 		if err := p.retire(ctx, l); err != nil {

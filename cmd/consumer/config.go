@@ -42,6 +42,8 @@ type HTTPConfig struct {
 	// Listen is the address of /metrics, /healthz and /readyz; empty
 	// disables the server.
 	Listen string `koanf:"listen"`
+	// Pprof serves the Go profiler under /debug/pprof/ on the same address.
+	Pprof bool `koanf:"pprof"`
 }
 
 // LogConfig configures logging.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"strings"
 	"sync"
@@ -79,7 +80,7 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"group", cfg.Kafka.Group, "clickhouse", strings.Join(cfg.ClickHouse.Addr, ","))
 
 	health := &healthState{}
-	srv, err := startHTTP(ctx, cfg.HTTP.Listen, reg, health, log)
+	srv, err := startHTTP(ctx, cfg.HTTP, reg, health, log)
 	if err != nil {
 		return err
 	}
@@ -200,11 +201,19 @@ func (h *healthState) ready(ctx context.Context) error {
 	return nil
 }
 
-func startHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *healthState, log *slog.Logger) (*http.Server, error) {
+func startHTTP(ctx context.Context, cfg HTTPConfig, reg *prometheus.Registry, h *healthState, log *slog.Logger) (*http.Server, error) {
+	addr := cfg.Listen
 	if addr == "" {
 		return nil, nil
 	}
 	mux := http.NewServeMux()
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
