@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -223,20 +224,48 @@ func (p *Pipeline) poll(ctx context.Context, l *loop) error {
 		p.m.fetchErrors.Inc()
 		p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 	})
+	if n := fetches.NumRecords(); n > 0 {
+		p.startBatch(l)
+		p.grow(l, n)
+	}
 	fetches.EachRecord(func(r *kgo.Record) {
 		p.add(l, r)
 	})
 	return nil
 }
 
-// add decodes r into the accumulating batch, starting one if needed. A batch
-// that reaches its byte limit is cut and dispatched right away.
-func (p *Pipeline) add(l *loop, r *kgo.Record) {
+// grow makes room for n more records in the accumulating batch, so that
+// appending a poll's records copies the batch at most once.
+func (p *Pipeline) grow(l *loop, n int) {
+	if l.acc != nil && n > 0 {
+		l.acc.Records = slices.Grow(l.acc.Records, min(n, p.cfg.MaxRecords-len(l.acc.Records)))
+	}
+}
+
+// addAll adds records as one poll would.
+func (p *Pipeline) addAll(l *loop, recs []*kgo.Record) {
+	for i, r := range recs {
+		if i == 0 || l.acc == nil {
+			p.startBatch(l)
+			p.grow(l, len(recs)-i)
+		}
+		p.add(l, r)
+	}
+}
+
+// startBatch starts the accumulating batch if there is none.
+func (p *Pipeline) startBatch(l *loop) {
 	if l.acc == nil {
 		p.seq++
 		l.acc = NewBatch(strconv.FormatUint(p.seq, 10))
 		l.accDue = time.Now().Add(p.cfg.MaxWait)
 	}
+}
+
+// add decodes r into the accumulating batch, starting one if needed. A batch
+// that reaches its byte limit is cut and dispatched right away.
+func (p *Pipeline) add(l *loop, r *kgo.Record) {
+	p.startBatch(l)
 	b := l.acc
 	b.cover(r.Topic, r.Partition, r.Offset, r.LeaderEpoch)
 	b.Bytes += len(r.Value)

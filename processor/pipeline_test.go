@@ -18,12 +18,11 @@ import (
 // memWriter stores rows in memory. refuse marks rows the "sink" refuses for
 // their content; block makes Write wait until released.
 type memWriter struct {
-	mu      sync.Mutex
-	rows    map[string]Record
-	writes  int
-	refuse  func(r *Record) bool
-	block   chan struct{}
-	failFor int // transient failures before each success
+	mu     sync.Mutex
+	rows   map[string]Record
+	writes int
+	refuse func(r *Record) bool
+	block  chan struct{}
 }
 
 func newMemWriter() *memWriter { return &memWriter{rows: make(map[string]Record)} }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -295,6 +298,24 @@ func (s *scenario) produceAt(first int, values [][]byte) {
 	}
 }
 
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -401,6 +422,42 @@ func TestIngestValidAndMalformed(t *testing.T) {
 			dls = append(dls, fmt.Sprintf("%s/%s/%s/%s", hdr[processor.HeaderPartition], hdr[processor.HeaderOffset], hdr[processor.HeaderErrorClass], r.Value))
 		}
 		return len(recs) >= malformed, fmt.Sprintf("%d of %d dead letters", len(recs), malformed)
+	})
+	// The endpoints report what happened.
+	addr := regexp.MustCompile(`msg="http listening" addr=(\S+)`).FindStringSubmatch(c.log.String())
+	if addr == nil {
+		t.Fatalf("no http address in the log:\n%s", c.log.String())
+	}
+	if code, _ := httpGet(t, "http://"+addr[1]+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz answered %d", code)
+	}
+	if code, _ := httpGet(t, "http://"+addr[1]+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz answered %d", code)
+	}
+	_, metrics := httpGet(t, "http://"+addr[1]+"/metrics")
+	invalidJSON := 0
+	for i := range values {
+		if !valid[i] && malformedKinds[(i/10)%len(malformedKinds)].class == processor.ClassInvalidJSON {
+			invalidJSON++
+		}
+	}
+	wants := []string{
+		fmt.Sprintf("textpulse_records_consumed_total %d", len(values)),
+		fmt.Sprintf("textpulse_records_written_total %d", countValid(valid)),
+		fmt.Sprintf(`textpulse_dead_letters_total{class="invalid_json",outcome="produced",stage="decode"} %d`, invalidJSON),
+		"textpulse_sink_up 1",
+	}
+	for p := range s.partitions {
+		wants = append(wants, fmt.Sprintf(`textpulse_consumer_lag_records{partition="%d",topic="%s"} 0`, p, s.topic))
+	}
+	itest.Eventually(t, 15*time.Second, func() (bool, string) {
+		_, metrics = httpGet(t, "http://"+addr[1]+"/metrics")
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				return false, "/metrics lacks " + want
+			}
+		}
+		return true, ""
 	})
 	if err := c.stop(t); err != nil {
 		t.Fatalf("consumer: %v\n%s", err, c.log.String())

@@ -153,9 +153,13 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-// chunk is how many events generate emits between checks of the clock and
-// ctx.
-const chunk = 256
+const (
+	// chunk is how many events generate emits between checks of the clock
+	// and ctx.
+	chunk = 256
+	// minPause is the shortest sleep of a paced run.
+	minPause = time.Millisecond
+)
 
 // generate emits events into s until cfg.count events are emitted,
 // cfg.dur has passed, or ctx ends, pacing them at cfg.rate when set. It
@@ -183,7 +187,11 @@ func generate(ctx context.Context, cfg *config, gen *textgen.Generator, s sink) 
 			// The first event is due at start, event i at start + i/rate.
 			due := int64(cfg.rate*now.Sub(start).Seconds()) + 1 - emitted
 			if due <= 0 {
+				// Sleep until the next event is due, but at least
+				// minPause, so that high rates go out in small bursts
+				// rather than one timer per event.
 				next := start.Add(time.Duration(float64(emitted) / cfg.rate * float64(time.Second)))
+				next = later(next, now.Add(minPause))
 				if !deadline.IsZero() && next.After(deadline) {
 					next = deadline
 				}
@@ -203,6 +211,14 @@ func generate(ctx context.Context, cfg *config, gen *textgen.Generator, s sink) 
 		}
 	}
 	return emitted, nil
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // sleep waits for d or until ctx ends.

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/textpulse/textpulse/internal/textgen"
+	"github.com/textpulse/textpulse/schemas"
+)
+
+// eventBytes is the size of every event in the raw-ingest scenario.
+const eventBytes = 300
+
+// runIngest measures raw ingest (no enrichment): a backlog of 300-byte JSON
+// events drained by the consumer into ClickHouse, against clickhouse-client
+// inserting the same rows from a TSV file in the same run.
+func runIngest(ctx context.Context, o options, stdout io.Writer) (*Result, error) {
+	r := newResult("ingest", "Raw ingest: Kafka backlog of 300-byte JSON events to ClickHouse, no enrichment")
+	r.Settings = map[string]any{
+		"events": o.events, "event_bytes": eventBytes, "partitions": o.partitions,
+		"batch_max_records": o.batch, "batch_max_in_flight": 3, "repeat": o.repeat,
+		"baseline": "clickhouse-client INSERT ... FORMAT TSV of the same rows, same tables, same server",
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<20),
+		kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	for i := range o.repeat {
+		_, _ = fmt.Fprintf(stdout, "ingest run %d/%d: %d events\n", i+1, o.repeat, o.events)
+		run, err := ingestOnce(ctx, o, cl, adm, i == 0, r)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = fmt.Fprintf(stdout, "  consumer %.0f events/s (wall %.0f), clickhouse-client %.0f rows/s, ratio %.2f\n",
+			run["consumer_events_per_s"], run["consumer_wall_events_per_s"], run["client_rows_per_s"], run["ratio"])
+		r.Runs = append(r.Runs, run)
+	}
+	r.summarize()
+	return r, nil
+}
+
+func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, profile bool, res *Result) (map[string]float64, error) {
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic := "bench.ingest." + stamp
+	db := "bench_" + stamp
+	baseDB := db + "_client"
+	if _, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, topic); err != nil { //nolint:gosec // Small flag value.
+		return nil, fmt.Errorf("create topic: %w", err)
+	}
+	defer func() {
+		_, _ = adm.DeleteTopics(context.WithoutCancel(ctx), topic, topic+".dlq")
+		_ = chExec(o, "DROP DATABASE IF EXISTS "+db)
+		_ = chExec(o, "DROP DATABASE IF EXISTS "+baseDB)
+	}()
+	start := time.Now()
+	if err := produceFixed(ctx, cl, topic, o.events); err != nil {
+		return nil, err
+	}
+	produceSecs := time.Since(start).Seconds()
+
+	port, err := freePort(ctx)
+	if err != nil {
+		return nil, err
+	}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cmd := exec.CommandContext(ctx, o.consumer, "run", //nolint:gosec // Benchmark binary and arguments.
+		"--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-"+stamp,
+		"--kafka.dead_letter_topic", topic+".dlq", "--kafka.lag_interval", "0",
+		"--clickhouse.addr", o.chAddr, "--clickhouse.database", db,
+		"--batch.max_records", strconv.Itoa(o.batch), "--batch.max_bytes", strconv.Itoa(64<<20),
+		"--http.listen", fmt.Sprintf("127.0.0.1:%d", port), "--http.pprof",
+		"--log.level", "warn", "--log.format", "text")
+	logFile, err := os.CreateTemp("", "bench-consumer-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.Remove(logFile.Name()) }()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start consumer: %w", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	var tFirst, tDone time.Time
+	profCh := make(chan error, 1)
+	n := float64(o.events)
+	deadline := time.Now().Add(10 * time.Minute)
+	for tDone.IsZero() {
+		if time.Now().After(deadline) {
+			return nil, errors.New("consumer did not finish within 10 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+		written, err := scrapeCounter(ctx, metricsURL, "textpulse_records_written_total")
+		if err != nil {
+			continue
+		}
+		now := time.Now()
+		if written > 0 && tFirst.IsZero() {
+			tFirst = now
+			if profile {
+				secs := max(2, int(n/200000))
+				go func() {
+					profCh <- fetchProfile(ctx, metricsURL, secs, filepath.Join(o.outDir, "ingest.cpu.pprof"))
+				}()
+			}
+		}
+		if written >= n {
+			tDone = now
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		return nil, err
+	}
+	_ = cmd.Wait()
+	if profile {
+		if err := <-profCh; err != nil {
+			res.Notes = append(res.Notes, "cpu profile: "+err.Error())
+		} else if top, err := pprofTop(o.consumer, filepath.Join(o.outDir, "ingest.cpu.pprof")); err == nil {
+			res.Profile = top
+		}
+	}
+	stored, err := chQuery(o, fmt.Sprintf("SELECT uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM %s.events", db))
+	if err != nil {
+		return nil, err
+	}
+	if stored != strconv.Itoa(o.events) {
+		return nil, fmt.Errorf("consumer stored %s distinct events, want %d", stored, o.events)
+	}
+
+	clientSecs, err := clientBaseline(ctx, o, db, baseDB)
+	if err != nil {
+		return nil, err
+	}
+	steady := tDone.Sub(tFirst).Seconds()
+	wall := tDone.Sub(t0).Seconds()
+	consumerRate := n / steady
+	clientRate := n / clientSecs
+	return map[string]float64{
+		"produce_seconds":            produceSecs,
+		"consumer_wall_seconds":      wall,
+		"consumer_seconds":           steady,
+		"consumer_events_per_s":      consumerRate,
+		"consumer_wall_events_per_s": n / wall,
+		"consumer_mb_per_s":          n * eventBytes / steady / 1e6,
+		"client_seconds":             clientSecs,
+		"client_rows_per_s":          clientRate,
+		"ratio":                      consumerRate / clientRate,
+		"ratio_wall":                 (n / wall) / clientRate,
+	}, nil
+}
+
+// produceFixed produces n fixed-size events and waits for them.
+func produceFixed(ctx context.Context, cl *kgo.Client, topic string, n int) error {
+	g, err := textgen.New(textgen.Options{Seed: 1, FixedSize: eventBytes})
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	for range n {
+		ev, _ := g.Next(nil)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: ev}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("produce: %w", err)
+	default:
+	}
+	return nil
+}
+
+// clientBaseline exports the consumer's rows as TSV, then times
+// clickhouse-client inserting them into fresh tables of the same schema.
+func clientBaseline(ctx context.Context, o options, srcDB, dstDB string) (float64, error) {
+	cols := strings.Join(schemas.InsertColumns(), ", ")
+	f, err := os.CreateTemp("", "bench-rows-*.tsv")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = os.Remove(f.Name()) }()
+	export := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), //nolint:gosec // Benchmark tool.
+		"--query", fmt.Sprintf("SELECT %s FROM %s.events ORDER BY kafka_partition, kafka_offset FORMAT TabSeparated", cols, srcDB))
+	export.Stdout = f
+	if out, err := runCombined(export); err != nil {
+		return 0, fmt.Errorf("export rows: %w: %s", err, out)
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	mig := exec.CommandContext(ctx, o.consumer, "migrate", "--clickhouse.addr", o.chAddr, //nolint:gosec // Benchmark binary.
+		"--clickhouse.database", dstDB, "--log.level", "warn")
+	if out, err := mig.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("migrate baseline tables: %w: %s", err, out)
+	}
+	in, err := os.Open(f.Name())
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = in.Close() }()
+	ins := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), //nolint:gosec // Benchmark tool.
+		"--query", fmt.Sprintf("INSERT INTO %s.events (%s) FORMAT TabSeparated", dstDB, cols))
+	ins.Stdin = bufio.NewReaderSize(in, 1<<20)
+	start := time.Now()
+	if out, err := ins.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("clickhouse-client insert: %w: %s", err, out)
+	}
+	secs := time.Since(start).Seconds()
+	got, err := chQuery(o, fmt.Sprintf("SELECT count() FROM %s.events", dstDB))
+	if err != nil {
+		return 0, err
+	}
+	if got != strconv.Itoa(o.events) {
+		return 0, fmt.Errorf("clickhouse-client inserted %s rows, want %d", got, o.events)
+	}
+	return secs, nil
+}
+
+func runCombined(cmd *exec.Cmd) (string, error) {
+	var sb strings.Builder
+	cmd.Stderr = &sb
+	err := cmd.Run()
+	return sb.String(), err
+}
+
+func chHost(o options) string {
+	h, _, _ := net.SplitHostPort(o.chAddr)
+	return h
+}
+
+func chPort(o options) string {
+	_, p, _ := net.SplitHostPort(o.chAddr)
+	return p
+}
+
+func chQuery(o options, q string) (string, error) {
+	out, err := exec.Command(o.chClient, "--host", chHost(o), "--port", chPort(o), "--query", q).Output() //nolint:gosec,noctx // Benchmark tool.
+	if err != nil {
+		return "", fmt.Errorf("query %q: %w", q, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func chExec(o options, q string) error {
+	_, err := chQuery(o, q)
+	return err
+}
+
+func freePort(ctx context.Context) (int, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// scrapeCounter reads one unlabelled counter from a /metrics endpoint.
+func scrapeCounter(ctx context.Context, base, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+" ") {
+			return strconv.ParseFloat(strings.TrimSpace(line[len(name):]), 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+func fetchProfile(ctx context.Context, base string, secs int, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: HTTP %d", resp.StatusCode)
+	}
+	f, err := os.Create(path) //nolint:gosec // Path under the results directory.
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func pprofTop(binary, profile string) (string, error) {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", binary, profile).Output() //nolint:gosec,noctx // Local tool.
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}

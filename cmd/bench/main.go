@@ -1,0 +1,108 @@
+// Command bench runs the benchmark scenarios against the local services and
+// writes bench/results/*.json and BENCHMARKS.md.
+//
+//	bench [--quick] [--repeat N] [--scenarios ingest]
+//
+// Each scenario states its settings in its result; repeated runs report the
+// median and the spread, and timing-sensitive figures are ratios measured in
+// the same run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line settings shared by the scenarios.
+type options struct {
+	quick      bool
+	repeat     int
+	scenarios  []string
+	outDir     string
+	report     string
+	consumer   string
+	brokers    string
+	chAddr     string
+	chClient   string
+	events     int
+	partitions int
+	batch      int
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var scen string
+	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
+	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
+	fs.StringVar(&scen, "scenarios", "ingest", "comma-separated scenarios to run")
+	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
+	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
+	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
+	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers")
+	fs.StringVar(&o.chAddr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address")
+	fs.StringVar(&o.chClient, "clickhouse-client", "clickhouse-client", "clickhouse-client binary for the baseline")
+	fs.IntVar(&o.events, "events", 0, "events per ingest run (default 1000000, quick 200000)")
+	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
+	fs.IntVar(&o.batch, "batch-records", 50000, "consumer batch.max_records in the ingest scenario")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.scenarios = strings.Split(scen, ",")
+	if o.quick {
+		o.repeat = 1
+	}
+	if o.events == 0 {
+		o.events = 1_000_000
+		if o.quick {
+			o.events = 200_000
+		}
+	}
+	if o.repeat < 1 {
+		return errors.New("--repeat must be at least 1")
+	}
+	if err := os.MkdirAll(o.outDir, 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", o.outDir, err)
+	}
+	var results []*Result
+	for _, s := range o.scenarios {
+		var r *Result
+		var err error
+		switch s {
+		case "ingest":
+			r, err = runIngest(ctx, o, stdout)
+		default:
+			return fmt.Errorf("unknown scenario %q", s)
+		}
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", s, err)
+		}
+		if err := r.save(o.outDir); err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	return writeReport(o, results)
+}

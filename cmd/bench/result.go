@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Stat summarises one figure over repeated runs.
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+// Result is one scenario's outcome, saved as bench/results/<scenario>.json.
+type Result struct {
+	Scenario    string               `json:"scenario"`
+	Description string               `json:"description"`
+	Time        time.Time            `json:"time"`
+	Machine     map[string]any       `json:"machine"`
+	Settings    map[string]any       `json:"settings"`
+	Runs        []map[string]float64 `json:"runs"`
+	Summary     map[string]Stat      `json:"summary"`
+	Notes       []string             `json:"notes,omitempty"`
+	Profile     string               `json:"cpu_profile_top,omitempty"`
+}
+
+func newResult(name, desc string) *Result {
+	return &Result{
+		Scenario: name, Description: desc, Time: time.Now().UTC(),
+		Machine: map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH},
+	}
+}
+
+func (r *Result) summarize() {
+	r.Summary = make(map[string]Stat)
+	for k := range r.Runs[0] {
+		vals := make([]float64, 0, len(r.Runs))
+		for _, run := range r.Runs {
+			vals = append(vals, run[k])
+		}
+		slices.Sort(vals)
+		med := vals[len(vals)/2]
+		if len(vals)%2 == 0 {
+			med = (vals[len(vals)/2-1] + vals[len(vals)/2]) / 2
+		}
+		r.Summary[k] = Stat{Median: med, Min: vals[0], Max: vals[len(vals)-1]}
+	}
+}
+
+func (r *Result) save(dir string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, r.Scenario+".json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeReport renders BENCHMARKS.md from the results of this run.
+func writeReport(o options, results []*Result) error {
+	var b strings.Builder
+	b.WriteString("# Benchmarks\n\n")
+	fmt.Fprintf(&b, "Produced by `make bench%s` on %s (%d CPUs, %s). Every figure is measured on this machine, in this run;\n",
+		map[bool]string{true: "-quick", false: ""}[o.quick], time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
+	b.WriteString("ratios compare tools in the same run. Medians over the runs, with min–max.\n\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "## %s\n\n%s.\n\n", r.Scenario, r.Description)
+		b.WriteString("Settings: ")
+		keys := make([]string, 0, len(r.Settings))
+		for k := range r.Settings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s = %v", k, r.Settings[k])
+		}
+		b.WriteString(".\n\n| figure | median | min | max |\n|---|---:|---:|---:|\n")
+		keys = keys[:0]
+		for k := range r.Summary {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s := r.Summary[k]
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, num(s.Median), num(s.Min), num(s.Max))
+		}
+		if r.Profile != "" {
+			b.WriteString("\nWhere the consumer's CPU time goes (first run, `go tool pprof -top`):\n\n```\n")
+			b.WriteString(r.Profile)
+			b.WriteString("```\n")
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "\nNote: %s\n", n)
+		}
+		b.WriteString("\n")
+	}
+	if err := os.WriteFile(o.report, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", o.report, err)
+	}
+	return nil
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
