@@ -27,7 +27,7 @@ type BatchConfig struct {
 // prefers few large inserts.
 func DefaultBatchConfig() BatchConfig {
 	return BatchConfig{
-		MaxRecords:   50000,
+		MaxRecords:   100000,
 		MaxBytes:     32 << 20,
 		MaxWait:      500 * time.Millisecond,
 		MaxInFlight:  3,

@@ -32,7 +32,8 @@ func runIngest(ctx context.Context, o options, stdout io.Writer) (*Result, error
 	r := newResult("ingest", "Raw ingest: Kafka backlog of 300-byte JSON events to ClickHouse, no enrichment")
 	r.Settings = map[string]any{
 		"events": o.events, "event_bytes": eventBytes, "partitions": o.partitions,
-		"batch_max_records": o.batch, "batch_max_in_flight": 3, "repeat": o.repeat,
+		"consumer_config": "defaults (batch.max_records 100000, batch.max_bytes 32 MiB, batch.max_in_flight 3, lz4)",
+		"repeat": o.repeat,
 		"baseline": "clickhouse-client INSERT ... FORMAT TSV of the same rows, same tables, same server",
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
@@ -76,6 +77,9 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		return nil, err
 	}
 	produceSecs := time.Since(start).Seconds()
+	// Let the page cache write back the produced log before measuring.
+	_ = exec.CommandContext(ctx, "sync").Run()
+	time.Sleep(2 * time.Second)
 
 	port, err := freePort(ctx)
 	if err != nil {
@@ -86,9 +90,11 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		"--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-"+stamp,
 		"--kafka.dead_letter_topic", topic+".dlq", "--kafka.lag_interval", "0",
 		"--clickhouse.addr", o.chAddr, "--clickhouse.database", db,
-		"--batch.max_records", strconv.Itoa(o.batch), "--batch.max_bytes", strconv.Itoa(64<<20),
 		"--http.listen", fmt.Sprintf("127.0.0.1:%d", port), "--http.pprof",
 		"--log.level", "warn", "--log.format", "text")
+	if o.batch > 0 {
+		cmd.Args = append(cmd.Args, "--batch.max_records", strconv.Itoa(o.batch))
+	}
 	logFile, err := os.CreateTemp("", "bench-consumer-*.log")
 	if err != nil {
 		return nil, err
@@ -229,6 +235,8 @@ func clientBaseline(ctx context.Context, o options, srcDB, dstDB string) (float6
 	ins := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), //nolint:gosec // Benchmark tool.
 		"--query", fmt.Sprintf("INSERT INTO %s.events (%s) FORMAT TabSeparated", dstDB, cols))
 	ins.Stdin = bufio.NewReaderSize(in, 1<<20)
+	_ = exec.CommandContext(ctx, "sync").Run()
+	time.Sleep(2 * time.Second)
 	start := time.Now()
 	if out, err := ins.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("clickhouse-client insert: %w: %s", err, out)

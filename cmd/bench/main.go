@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.chClient, "clickhouse-client", "clickhouse-client", "clickhouse-client binary for the baseline")
 	fs.IntVar(&o.events, "events", 0, "events per ingest run (default 1000000, quick 200000)")
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
-	fs.IntVar(&o.batch, "batch-records", 50000, "consumer batch.max_records in the ingest scenario")
+	fs.IntVar(&o.batch, "batch-records", 0, "consumer batch.max_records in the ingest scenario (0: the consumer's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
