@@ -33,8 +33,8 @@ func runIngest(ctx context.Context, o options, stdout io.Writer) (*Result, error
 	r.Settings = map[string]any{
 		"events": o.events, "event_bytes": eventBytes, "partitions": o.partitions,
 		"consumer_config": "defaults (batch.max_records 100000, batch.max_bytes 32 MiB, batch.max_in_flight 3, lz4)",
-		"repeat": o.repeat,
-		"baseline": "clickhouse-client INSERT ... FORMAT TSV of the same rows, same tables, same server",
+		"repeat":          o.repeat,
+		"baseline":        "clickhouse-client INSERT ... FORMAT TSV of the same rows, same tables, same server",
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<20),

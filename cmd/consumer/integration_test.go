@@ -658,3 +658,43 @@ func TestClickHouseServerRestart(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command(script, "start", "clickhouse").Run() }) //nolint:gosec // Test script.
 	testClickHouseOutage(t, s, svc("stop"), svc("start"))
 }
+
+func TestCheckAndMigrateCommands(t *testing.T) {
+	s := newScenario(t, 2)
+	base := []string{
+		"--kafka.brokers", strings.Join(s.kafka.Brokers, ","),
+		"--kafka.topics", s.topic + ",missing-" + s.topic,
+		"--kafka.dead_letter_topic", s.dlq,
+		"--clickhouse.addr", s.chAddr,
+		"--clickhouse.database", s.db,
+		"--log.level", "error",
+	}
+	runCmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(context.Background(), args, func(string) string { return "" }, &out, &out)
+		return out.String(), err
+	}
+	out, err := runCmd(append([]string{"check"}, base...)...)
+	if err == nil {
+		t.Fatalf("check passed with a missing topic and no tables:\n%s", out)
+	}
+	for _, want := range []string{"ok   topic " + s.topic + ": 2 partition(s)", "FAIL topic missing-" + s.topic + " does not exist",
+		"ok   clickhouse " + s.chAddr + ": version ", "FAIL schema"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = runCmd(append([]string{"migrate"}, base...)...)
+	if err != nil || !strings.Contains(out, "applied 1_create_tables") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	out, err = runCmd(append([]string{"migrate"}, base...)...)
+	if err != nil || !strings.Contains(out, "schema up to date") {
+		t.Fatalf("second migrate: %v\n%s", err, out)
+	}
+	base[3] = s.topic
+	out, err = runCmd(append([]string{"check"}, base...)...)
+	if err != nil || strings.Contains(out, "FAIL") {
+		t.Fatalf("check after migrate: %v\n%s", err, out)
+	}
+}
