@@ -29,7 +29,7 @@ func TestConfigPrecedence(t *testing.T) {
 		check func(t *testing.T, c Config)
 	}{
 		{name: "defaults", check: func(t *testing.T, c Config) {
-			if c.Kafka.Group != "textpulse" || c.Batch.MaxRecords != 50000 || c.ClickHouse.Addr[0] != "127.0.0.1:9000" {
+			if c.Kafka.Group != "textpulse" || c.Batch.MaxRecords != DefaultConfig().Batch.MaxRecords || c.ClickHouse.Addr[0] != "127.0.0.1:9000" {
 				t.Fatalf("%+v", c)
 			}
 		}},
