@@ -1,0 +1,342 @@
+package openaisim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"unicode"
+)
+
+// chatMessage is one message of a chat request. Content is a string or an
+// array of content parts.
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+type responseFormat struct {
+	Type       string          `json:"type"`
+	JSONSchema json.RawMessage `json:"json_schema"`
+}
+
+// chatRequest is the body of POST /v1/chat/completions.
+type chatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	ResponseFormat      *responseFormat `json:"response_format"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	N                   *int            `json:"n"`
+}
+
+// SentimentRequest is the content of the last user message in the
+// sentiment protocol.
+type SentimentRequest struct {
+	Items []SentimentItem `json:"items"`
+}
+
+// SentimentItem is one text to classify.
+type SentimentItem struct {
+	ID   int64  `json:"id"`
+	Text string `json:"text"`
+}
+
+// SentimentResponse is the assistant message content in the sentiment
+// protocol.
+type SentimentResponse struct {
+	Results []SentimentResult `json:"results"`
+}
+
+// SentimentResult is the sentiment of one item.
+type SentimentResult struct {
+	ID    int64   `json:"id"`
+	Label string  `json:"label"`
+	Score float64 `json:"score"`
+}
+
+// chatJob is a validated chat request.
+type chatJob struct {
+	model        string
+	promptTokens int
+	maxTokens    int
+	jsonMode     bool
+	last         string
+	sentiment    *SentimentRequest
+}
+
+func (s *Server) parseChatRequest(body []byte) (chatJob, *requestError) {
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return chatJob{}, invalid("", "", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)")
+	}
+	if req.Model == "" {
+		return chatJob{}, invalid("model", "", "you must provide a model parameter")
+	}
+	if !s.knownChatModel(req.Model) {
+		return chatJob{}, &requestError{status: http.StatusNotFound, msg: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), param: "model", code: "model_not_found"}
+	}
+	if len(req.Messages) == 0 {
+		return chatJob{}, invalid("messages", "empty_array", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	job := chatJob{model: req.Model}
+	if rf := req.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "text":
+		case "json_object":
+			job.jsonMode = true
+		case "json_schema":
+			if len(bytes.TrimSpace(rf.JSONSchema)) == 0 || bytes.Equal(bytes.TrimSpace(rf.JSONSchema), []byte("null")) {
+				return chatJob{}, invalid("response_format.json_schema", "missing_required_parameter", "Missing required parameter: 'response_format.json_schema'.")
+			}
+			job.jsonMode = true
+		default:
+			return chatJob{}, invalid("response_format.type", "invalid_value", "Invalid value: %q. Supported values are: 'json_object', 'json_schema', and 'text'.", rf.Type)
+		}
+	}
+	for _, p := range []*int{req.MaxTokens, req.MaxCompletionTokens} {
+		if p != nil {
+			if *p < 1 {
+				return chatJob{}, invalid("max_tokens", "integer_below_min_value", "Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", *p)
+			}
+			job.maxTokens = *p
+		}
+	}
+	job.promptTokens = 3
+	lastUser := -1
+	for i, m := range req.Messages {
+		switch m.Role {
+		case "system", "developer", "user", "assistant", "tool":
+		default:
+			return chatJob{}, invalid(fmt.Sprintf("messages[%d].role", i), "invalid_value", "Invalid value: %q. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.", m.Role)
+		}
+		text, ok := contentText(m.Content)
+		if !ok {
+			return chatJob{}, invalid(fmt.Sprintf("messages[%d].content", i), "", "Invalid type for 'messages[%d].content': expected a string or an array of content parts.", i)
+		}
+		job.promptTokens += 4 + s.tok.count(text) + s.tok.count(m.Role)
+		if m.Role == "user" {
+			lastUser = i
+			job.last = text
+		}
+	}
+	if lastUser < 0 {
+		return job, nil
+	}
+	var sr SentimentRequest
+	dec := json.NewDecoder(strings.NewReader(job.last))
+	if err := dec.Decode(&sr); err == nil && sr.Items != nil && !dec.More() {
+		job.sentiment = &sr
+	}
+	return job, nil
+}
+
+// contentText returns the text of a message content: a string, null, or an
+// array of parts whose "text" fields are joined.
+func contentText(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", true
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false
+		}
+		return s, true
+	case '[':
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(raw, &parts); err != nil {
+			return "", false
+		}
+		var b strings.Builder
+		for _, p := range parts {
+			b.WriteString(p.Text)
+		}
+		return b.String(), true
+	}
+	return "", false
+}
+
+type chatChoice struct {
+	Index        int             `json:"index"`
+	Message      chatOutMessage  `json:"message"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
+}
+
+type chatOutMessage struct {
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
+}
+
+type chatUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type chatResponse struct {
+	ID                string       `json:"id"`
+	Object            string       `json:"object"`
+	Created           int64        `json:"created"`
+	Model             string       `json:"model"`
+	Choices           []chatChoice `json:"choices"`
+	Usage             chatUsage    `json:"usage"`
+	SystemFingerprint string       `json:"system_fingerprint"`
+}
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	e := s.chat
+	defer e.counters.begin()()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		e.counters.invalid.Add(1)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err), "invalid_request_error", "", "")
+		return
+	}
+	job, rerr := s.parseChatRequest(body)
+	if rerr != nil {
+		e.counters.invalid.Add(1)
+		writeError(w, rerr.status, rerr.msg, "invalid_request_error", rerr.param, rerr.code)
+		return
+	}
+	e.counters.promptTokens.Add(int64(job.promptTokens))
+	if job.sentiment != nil {
+		e.counters.inputs.Add(int64(len(job.sentiment.Items)))
+		texts := make([]string, len(job.sentiment.Items))
+		for i, it := range job.sentiment.Items {
+			texts[i] = it.Text
+		}
+		e.countDistinct(texts)
+	}
+
+	d := e.draws(s.cfg.Seed)
+	fault, headers, ok := s.admit(w, e, d, job.model, job.promptTokens+job.maxTokens)
+	if !ok {
+		return
+	}
+	id := requestID(d)
+	w.Header().Set("x-request-id", id)
+
+	var content string
+	if job.sentiment != nil {
+		res := SentimentResponse{Results: make([]SentimentResult, 0, len(job.sentiment.Items)+1)}
+		for _, it := range job.sentiment.Items {
+			label, score := Sentiment(it.Text)
+			res.Results = append(res.Results, SentimentResult{ID: it.ID, Label: label, Score: score})
+		}
+		switch fault {
+		case FaultWrongCount:
+			e.counters.faults[faultIndex(FaultWrongCount)].Add(1)
+			if len(res.Results) > 1 && d.rng.IntN(2) == 0 {
+				res.Results = res.Results[:len(res.Results)-1]
+			} else {
+				var next int64
+				for _, r := range res.Results {
+					next = max(next, r.ID+1)
+				}
+				res.Results = append(res.Results, SentimentResult{ID: next, Label: "neutral", Score: 0})
+			}
+		case FaultBadValues:
+			if len(res.Results) > 0 {
+				e.counters.faults[faultIndex(FaultBadValues)].Add(1)
+				i := d.rng.IntN(len(res.Results))
+				if d.rng.IntN(2) == 0 {
+					res.Results[i].Score = 1.5
+				} else {
+					res.Results[i].Label = "ecstatic"
+				}
+			}
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			s.log.Error("encoding sentiment results", "err", err)
+		}
+		content = string(b)
+	} else {
+		content = plainAnswer(job.last)
+		if job.jsonMode {
+			b, _ := json.Marshal(map[string]string{"text": content})
+			content = string(b)
+		}
+	}
+	completion := s.tok.count(content)
+	e.counters.completionTokens.Add(int64(completion))
+	if !s.delay(r.Context(), e, d, job.promptTokens+completion) {
+		e.counters.canceled.Add(1)
+		return
+	}
+	if s.preFault(w, r, e, d, fault) {
+		return
+	}
+	resp := chatResponse{
+		ID:      "chatcmpl-" + strings.TrimPrefix(id, "req_"),
+		Object:  "chat.completion",
+		Created: s.now().Unix(),
+		Model:   job.model,
+		Choices: []chatChoice{{
+			Message:      chatOutMessage{Role: "assistant", Content: content},
+			Logprobs:     json.RawMessage("null"),
+			FinishReason: "stop",
+		}},
+		Usage:             chatUsage{PromptTokens: job.promptTokens, CompletionTokens: completion, TotalTokens: job.promptTokens + completion},
+		SystemFingerprint: "fp_openaisim",
+	}
+	s.writeBody(w, e, fault, headers, resp)
+}
+
+// plainAnswer is the deterministic reply to a message outside the
+// sentiment protocol.
+func plainAnswer(last string) string {
+	label, score := Sentiment(last)
+	return fmt.Sprintf("This is a simulated answer to a message of %d characters (sentiment %s, %.2f, hash %016x).", len([]rune(last)), label, score, hashText(last))
+}
+
+// Sentiment classifies text with a small English lexicon. A negation
+// ("not", "no", "never", words ending in "n't") flips the next sentiment
+// word within three words. The score is (pos-neg)/max(1,pos+neg) rounded
+// to two decimals; the label is positive at 0.2 and above, negative at
+// -0.2 and below, and neutral otherwise.
+func Sentiment(text string) (string, float64) {
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && r != '\'' && r != '’'
+	})
+	var pos, neg int
+	negateFor := 0
+	for _, w := range words {
+		w = strings.Trim(strings.ReplaceAll(w, "’", "'"), "'")
+		if isNegator(w) || strings.HasSuffix(w, "n't") {
+			negateFor = 3
+			continue
+		}
+		v := polarity(w)
+		if negateFor > 0 {
+			negateFor--
+			v = -v
+		}
+		switch {
+		case v > 0:
+			pos++
+		case v < 0:
+			neg++
+		}
+	}
+	score := float64(pos-neg) / float64(max(1, pos+neg))
+	score = math.Max(-1, math.Min(1, math.Round(score*100)/100))
+	switch {
+	case score >= 0.2:
+		return "positive", score
+	case score <= -0.2:
+		return "negative", score
+	}
+	return "neutral", score
+}

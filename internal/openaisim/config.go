@@ -1,0 +1,224 @@
+// Package openaisim implements an OpenAI-compatible HTTP server for tests and
+// benchmarks. It answers POST /v1/embeddings with deterministic unit-norm
+// vectors derived from a hash of each input, POST /v1/chat/completions with
+// deterministic sentiment results for a JSON batch protocol, GET /v1/models,
+// GET /healthz and GET /stats. It can add lognormal latency, enforce
+// per-minute request and token limits like the real API, and inject faults
+// (server errors, hangs, truncated or invalid bodies, wrong result counts,
+// bad values and storms of 429 responses) with probabilities that are
+// reproducible for a given seed.
+package openaisim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits of the real embeddings API that the server enforces.
+const (
+	// MaxEmbeddingInputs is the largest number of inputs in one embeddings
+	// request.
+	MaxEmbeddingInputs = 2048
+	// MaxTokensPerInput is the largest number of tokens in one embeddings
+	// input.
+	MaxTokensPerInput = 8192
+	// MaxTokensPerRequest is the largest total number of tokens in one
+	// embeddings request.
+	MaxTokensPerRequest = 300_000
+	// DefaultDimensions is the native vector size of an embeddings model
+	// that the configuration does not name.
+	DefaultDimensions = 1536
+)
+
+// Config holds every option of a Server. Start from DefaultConfig.
+type Config struct {
+	// EmbeddingModels maps each embeddings model name to its native number
+	// of dimensions.
+	EmbeddingModels map[string]int
+	// ChatModels lists the chat model names.
+	ChatModels []string
+	// StrictModels makes requests for models that are not configured fail
+	// with 404 model_not_found; otherwise unknown embeddings models get
+	// DefaultDimensions and unknown chat models are accepted.
+	StrictModels bool
+	// Embeddings configures POST /v1/embeddings.
+	Embeddings Endpoint
+	// Chat configures POST /v1/chat/completions.
+	Chat Endpoint
+	// Seed makes latency samples and fault decisions reproducible: the n-th
+	// request to an endpoint gets the same draws for the same seed.
+	Seed uint64
+	// StormDuration is how long a 429 storm lasts once it starts.
+	StormDuration time.Duration
+	// MaxHang bounds how long an injected timeout holds a request when the
+	// client does not give up first.
+	MaxHang time.Duration
+	// MaxBodyBytes bounds the size of a request body.
+	MaxBodyBytes int64
+	// TrackDistinct counts distinct input texts in Stats, at a cost of
+	// about 8 bytes of memory per distinct text.
+	TrackDistinct bool
+	// Now returns the current time for rate limits and storms; nil means
+	// time.Now. Tests inject a fake clock here.
+	Now func() time.Time
+}
+
+// Endpoint configures latency, rate limits and faults of one endpoint.
+type Endpoint struct {
+	// Latency is the added response delay.
+	Latency Latency
+	// RPM is the request limit per minute; 0 means unlimited.
+	RPM int
+	// TPM is the token limit per minute; 0 means unlimited.
+	TPM int
+	// Faults holds the probabilities of injected faults.
+	Faults Faults
+}
+
+// Latency describes a lognormal delay distribution plus a per-token part.
+type Latency struct {
+	// Median is the median delay; 0 disables the lognormal part.
+	Median time.Duration
+	// P99 is the 99th percentile of the delay; 0 or a value not above
+	// Median makes the delay constant at Median.
+	P99 time.Duration
+	// PerToken is added once per token of the request (prompt and
+	// completion tokens for chat).
+	PerToken time.Duration
+}
+
+// Faults holds the probabilities, each in [0,1] and together at most 1, of
+// the faults injected into a request. At most one fault hits a request.
+type Faults struct {
+	// ServerError answers 500, 502 or 503 with an error body.
+	ServerError float64
+	// Timeout holds the request until the client gives up or MaxHang
+	// passes.
+	Timeout float64
+	// Truncated answers 200 with the first half of the body.
+	Truncated float64
+	// InvalidJSON answers 200 with a body that is not JSON.
+	InvalidJSON float64
+	// WrongCount drops one embedding, or drops or adds one chat result.
+	WrongCount float64
+	// BadValues returns vectors of the wrong dimension, or a chat score
+	// outside [-1,1] or an unknown label.
+	BadValues float64
+	// Storm starts a 429 storm: for Config.StormDuration every request to
+	// the endpoint gets 429 with Retry-After.
+	Storm float64
+}
+
+// DefaultConfig returns a configuration with the usual models, no latency,
+// no limits and no faults.
+func DefaultConfig() Config {
+	return Config{
+		EmbeddingModels: map[string]int{
+			"text-embedding-3-small": 1536,
+			"text-embedding-3-large": 3072,
+			"text-embedding-ada-002": 1536,
+		},
+		ChatModels:    []string{"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano"},
+		StormDuration: 10 * time.Second,
+		MaxHang:       60 * time.Second,
+		MaxBodyBytes:  64 << 20,
+	}
+}
+
+// Validate reports the first invalid option.
+func (c Config) Validate() error {
+	for name, dims := range c.EmbeddingModels {
+		if name == "" {
+			return errors.New("validate embedding models: empty model name")
+		}
+		if dims < 1 {
+			return fmt.Errorf("validate embedding model %q: dimensions %d below 1", name, dims)
+		}
+	}
+	for _, name := range c.ChatModels {
+		if name == "" {
+			return errors.New("validate chat models: empty model name")
+		}
+	}
+	if err := c.Embeddings.validate(); err != nil {
+		return fmt.Errorf("validate embeddings endpoint: %w", err)
+	}
+	if err := c.Chat.validate(); err != nil {
+		return fmt.Errorf("validate chat endpoint: %w", err)
+	}
+	if c.StormDuration < 0 {
+		return fmt.Errorf("validate storm duration: %v is negative", c.StormDuration)
+	}
+	if (c.Embeddings.Faults.Storm > 0 || c.Chat.Faults.Storm > 0) && c.StormDuration == 0 {
+		return errors.New("validate storm duration: storms need a positive duration")
+	}
+	if c.MaxHang < 0 {
+		return fmt.Errorf("validate max hang: %v is negative", c.MaxHang)
+	}
+	if c.MaxBodyBytes < 1 {
+		return fmt.Errorf("validate max body bytes: %d below 1", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+func (e Endpoint) validate() error {
+	l := e.Latency
+	if l.Median < 0 || l.P99 < 0 || l.PerToken < 0 {
+		return errors.New("latency durations must not be negative")
+	}
+	if e.RPM < 0 || e.TPM < 0 {
+		return errors.New("rate limits must not be negative")
+	}
+	sum := 0.0
+	for _, p := range e.Faults.list() {
+		if p.prob < 0 || p.prob > 1 || p.prob != p.prob {
+			return fmt.Errorf("fault %s probability %v outside [0,1]", p.kind, p.prob)
+		}
+		sum += p.prob
+	}
+	if sum > 1+1e-9 {
+		return fmt.Errorf("fault probabilities add up to %v, above 1", sum)
+	}
+	return nil
+}
+
+// Fault kinds as they appear in Stats.
+const (
+	FaultServerError = "5xx"
+	FaultTimeout     = "timeout"
+	FaultTruncated   = "truncated"
+	FaultInvalidJSON = "invalid_json"
+	FaultWrongCount  = "wrong_count"
+	FaultBadValues   = "bad_values"
+	FaultStorm       = "429_storm"
+)
+
+type faultProb struct {
+	kind string
+	prob float64
+}
+
+func (f Faults) list() []faultProb {
+	return []faultProb{
+		{FaultServerError, f.ServerError},
+		{FaultTimeout, f.Timeout},
+		{FaultTruncated, f.Truncated},
+		{FaultInvalidJSON, f.InvalidJSON},
+		{FaultWrongCount, f.WrongCount},
+		{FaultBadValues, f.BadValues},
+		{FaultStorm, f.Storm},
+	}
+}
+
+// pick maps a uniform draw u in [0,1) to a fault kind, or "" for none.
+func (f Faults) pick(u float64) string {
+	acc := 0.0
+	for _, p := range f.list() {
+		acc += p.prob
+		if p.prob > 0 && u < acc {
+			return p.kind
+		}
+	}
+	return ""
+}

@@ -1,0 +1,76 @@
+package llm
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the Prometheus metrics of one stage. Every series carries a
+// constant stage label, so that both stages can register on one registry.
+type metrics struct {
+	requests    *prometheus.CounterVec
+	inputs      prometheus.Histogram
+	tokens      *prometheus.CounterVec
+	duration    prometheus.Histogram
+	retries     *prometheus.CounterVec
+	rateLimited prometheus.Counter
+	cacheHits   prometheus.Counter
+	cacheLooks  prometheus.Counter
+	failures    *prometheus.CounterVec
+}
+
+// newMetrics registers the metrics of stage on reg; a nil reg registers
+// nothing.
+func newMetrics(stage string, reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	cl := prometheus.Labels{"stage": stage}
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_requests_total",
+			Help:        "Requests sent to the model endpoint, by outcome.",
+			ConstLabels: cl,
+		}, []string{"outcome"}),
+		inputs: f.NewHistogram(prometheus.HistogramOpts{
+			Name:        "textpulse_llm_request_inputs",
+			Help:        "Texts per request sent to the model endpoint.",
+			ConstLabels: cl,
+			Buckets:     prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		tokens: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_tokens_total",
+			Help:        "Tokens billed by the model endpoint, by kind (prompt or completion).",
+			ConstLabels: cl,
+		}, []string{"kind"}),
+		duration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:        "textpulse_llm_request_duration_seconds",
+			Help:        "Duration of one attempt of a request to the model endpoint.",
+			ConstLabels: cl,
+			Buckets:     prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+		retries: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_retries_total",
+			Help:        "Requests retried or split, by cause.",
+			ConstLabels: cl,
+		}, []string{"cause"}),
+		rateLimited: f.NewCounter(prometheus.CounterOpts{
+			Name:        "textpulse_llm_rate_limited_total",
+			Help:        "Responses with status 429 from the model endpoint.",
+			ConstLabels: cl,
+		}),
+		cacheHits: f.NewCounter(prometheus.CounterOpts{
+			Name:        "textpulse_llm_cache_hits_total",
+			Help:        "Cache lookups that found a result; divide by cache_lookups_total for the hit ratio.",
+			ConstLabels: cl,
+		}),
+		cacheLooks: f.NewCounter(prometheus.CounterOpts{
+			Name:        "textpulse_llm_cache_lookups_total",
+			Help:        "Cache lookups of texts.",
+			ConstLabels: cl,
+		}),
+		failures: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_failures_total",
+			Help:        "Records handed to the failure policy, by policy.",
+			ConstLabels: cl,
+		}, []string{"policy"}),
+	}
+}

@@ -1,0 +1,223 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/textpulse/textpulse/processor"
+)
+
+// FailurePolicy says what a stage does with a record whose enrichment failed
+// for good: after MaxAttempts for a retryable error, at once for a
+// permanent one.
+type FailurePolicy string
+
+// Failure policies.
+const (
+	// PolicyRetry keeps retrying the failed records, with backoff, until
+	// the batch's context is done; Enrich then returns the context's
+	// error, so the batch is neither written nor committed and is consumed
+	// again later. Choose it when complete enrichment matters more than
+	// freshness: a provider outage stalls ingestion.
+	PolicyRetry FailurePolicy = "retry"
+	// PolicySkip writes the row without the stage's result and lists the
+	// stage in the row's failed_stages (status "partial"). It is the
+	// default: a flaky or exhausted provider must not stall ingestion,
+	// and the flagged rows can be found and re-enriched later.
+	PolicySkip FailurePolicy = "skip"
+	// PolicyDeadLetter sends the record to the dead-letter topic with
+	// class stage_failed instead of writing a row.
+	PolicyDeadLetter FailurePolicy = "dead_letter"
+)
+
+// validate checks p.
+func (p FailurePolicy) validate() error {
+	switch p {
+	case PolicyRetry, PolicySkip, PolicyDeadLetter:
+		return nil
+	}
+	return fmt.Errorf("on_failure %q: must be retry, skip or dead_letter", p)
+}
+
+// item is one distinct text of a batch and what became of it. Only the
+// goroutine that owns a request writes the items of that request.
+type item[R any] struct {
+	key      cacheKey
+	text     string
+	tokens   int
+	records  []int
+	result   R
+	done     bool
+	err      error
+	attempts int
+}
+
+// engine is what the stages share: deduplication, cache, failure policy
+// and logging.
+type engine[R any] struct {
+	name   string
+	policy FailurePolicy
+	cfg    EndpointConfig
+	cache  *cache[R]
+	m      *metrics
+	log    *slog.Logger
+	// prepare returns the text to send for a record's text.
+	prepare func(text string) string
+	// key returns the cache key of a record's text.
+	key func(text string) cacheKey
+	// solve resolves items, setting result and done or err and attempts of
+	// each; it returns when all are settled or ctx is done.
+	solve func(ctx context.Context, items []*item[R])
+	// set stores a result in a record.
+	set func(r *processor.Record, v R)
+}
+
+// enrich runs the stage on b; see processor.Stage.
+func (e *engine[R]) enrich(ctx context.Context, b *processor.Batch) error {
+	byKey := make(map[cacheKey]*item[R], len(b.Records))
+	items := make([]*item[R], 0, len(b.Records))
+	var pending []*item[R]
+	for i := range b.Records {
+		text := b.Records[i].Text
+		k := e.key(text)
+		if it, ok := byKey[k]; ok {
+			it.records = append(it.records, i)
+			continue
+		}
+		it := &item[R]{key: k, records: []int{i}}
+		byKey[k] = it
+		items = append(items, it)
+		if v, ok := e.cache.get(k); ok {
+			it.result, it.done = v, true
+			continue
+		}
+		it.text = e.prepare(text)
+		it.tokens = EstimateTokens(it.text)
+		pending = append(pending, it)
+	}
+
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     e.cfg.RetryInitialInterval,
+		RandomizationFactor: backoff.DefaultRandomizationFactor,
+		Multiplier:          backoff.DefaultMultiplier,
+		MaxInterval:         e.cfg.RetryMaxInterval,
+	}
+	bo.Reset()
+	logged := false
+	for len(pending) > 0 {
+		e.solve(ctx, pending)
+		var failed []*item[R]
+		for _, it := range pending {
+			if it.done {
+				e.cache.add(it.key, it.result)
+			} else {
+				failed = append(failed, it)
+			}
+		}
+		if len(failed) == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("enrich batch %s with %s: %w", b.ID, e.name, err)
+		}
+		if !logged {
+			e.logFailures(b.ID, failed)
+			logged = true
+		}
+		if e.policy != PolicyRetry {
+			e.fail(b, failed)
+			break
+		}
+		for _, it := range failed {
+			it.err = nil
+		}
+		pending = failed
+		if err := sleep(ctx, bo.NextBackOff()); err != nil {
+			return fmt.Errorf("enrich batch %s with %s: %w", b.ID, e.name, err)
+		}
+	}
+	for _, it := range items {
+		if it.done {
+			for _, i := range it.records {
+				e.set(&b.Records[i], it.result)
+			}
+		}
+	}
+	return nil
+}
+
+// fail applies the failure policy to the records of failed items.
+func (e *engine[R]) fail(b *processor.Batch, failed []*item[R]) {
+	for _, it := range failed {
+		for _, i := range it.records {
+			e.m.failures.WithLabelValues(string(e.policy)).Inc()
+			if e.policy == PolicyDeadLetter {
+				b.Reject(i, e.name, processor.ClassStageFailed, it.err, it.attempts)
+			} else {
+				b.MarkFailed(i, e.name)
+			}
+		}
+	}
+}
+
+// logFailures logs the failures of a batch once: at error
+// level when the endpoint refused everything (a bad key, an unknown model),
+// at warning level otherwise.
+func (e *engine[R]) logFailures(batch string, failed []*item[R]) {
+	records := 0
+	var first error
+	endpointWide := false
+	for _, it := range failed {
+		records += len(it.records)
+		if first == nil {
+			first = it.err
+		}
+		var re *RequestError
+		if errors.As(it.err, &re) && re.EndpointWide() {
+			endpointWide = true
+			first = it.err
+		}
+	}
+	if endpointWide {
+		e.log.Error("llm endpoint refused requests", "stage", e.name, "batch", batch,
+			"records", records, "policy", e.policy, "err", first)
+		return
+	}
+	e.log.Warn("llm enrichment failed", "stage", e.name, "batch", batch,
+		"records", records, "policy", e.policy, "err", first)
+}
+
+// settle records the failure of one request for its items.
+func settle[R any](items []*item[R], attempts int, err error) {
+	for _, it := range items {
+		it.err, it.attempts = err, attempts
+	}
+}
+
+// splittable reports whether a failed request of n items is worth splitting
+// in halves: its answer was invalid, or the endpoint refused it for its
+// content.
+func splittable(n int, err error) bool {
+	if n < 2 {
+		return false
+	}
+	var re *RequestError
+	if !errors.As(err, &re) {
+		return false
+	}
+	return errors.Is(re.Kind, ErrInvalidAnswer) || (errors.Is(re.Kind, ErrRejected) && !re.EndpointWide())
+}
+
+// halves runs f on both halves of items concurrently and waits.
+func halves[R any](items []*item[R], f func([]*item[R])) {
+	mid := len(items) / 2
+	var wg sync.WaitGroup
+	wg.Go(func() { f(items[:mid]) })
+	f(items[mid:])
+	wg.Wait()
+}
