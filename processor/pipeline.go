@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -234,12 +233,22 @@ func (p *Pipeline) poll(ctx context.Context, l *loop) error {
 	return nil
 }
 
-// grow makes room for n more records in the accumulating batch, so that
-// appending a poll's records copies the batch at most once.
+// grow makes room for n more records in the accumulating batch, at least
+// doubling its capacity (up to MaxRecords) so that a batch built from many
+// polls is copied a logarithmic number of times.
 func (p *Pipeline) grow(l *loop, n int) {
-	if l.acc != nil && n > 0 {
-		l.acc.Records = slices.Grow(l.acc.Records, min(n, p.cfg.MaxRecords-len(l.acc.Records)))
+	if l.acc == nil || n <= 0 {
+		return
 	}
+	rs := l.acc.Records
+	need := len(rs) + min(n, p.cfg.MaxRecords-len(rs))
+	if need <= cap(rs) {
+		return
+	}
+	newCap := min(max(need, 2*cap(rs)), p.cfg.MaxRecords)
+	grown := make([]Record, len(rs), max(newCap, need))
+	copy(grown, rs)
+	l.acc.Records = grown
 }
 
 // addAll adds records as one poll would.

@@ -34,7 +34,9 @@ type Config struct {
 	Password     secret.Secret  `koanf:"password"`
 	PasswordFile string         `koanf:"password_file"`
 	TLS          tlsconf.Config `koanf:"tls"`
-	// Compression is "lz4", "zstd" or "none" for the native protocol.
+	// Compression is "none", "lz4" or "zstd" for the native protocol.
+	// Compression costs CPU on both ends; it pays on slow or metered links,
+	// not on a local network.
 	Compression string `koanf:"compression"`
 	// DialTimeout bounds connecting; InsertTimeout bounds one INSERT attempt.
 	DialTimeout   time.Duration `koanf:"dial_timeout"`
@@ -60,7 +62,7 @@ func DefaultConfig() Config {
 		Database:      "textpulse",
 		Table:         "events",
 		Username:      "default",
-		Compression:   "lz4",
+		Compression:   "none",
 		DialTimeout:   5 * time.Second,
 		InsertTimeout: 2 * time.Minute,
 		MaxOpenConns:  8,
@@ -141,7 +143,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
 	}
 	switch cfg.Compression {
-	case "lz4", "":
+	case "lz4":
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 	case "zstd":
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}

@@ -32,7 +32,7 @@ func runIngest(ctx context.Context, o options, stdout io.Writer) (*Result, error
 	r := newResult("ingest", "Raw ingest: Kafka backlog of 300-byte JSON events to ClickHouse, no enrichment")
 	r.Settings = map[string]any{
 		"events": o.events, "event_bytes": eventBytes, "partitions": o.partitions,
-		"consumer_config": "defaults (batch.max_records 100000, batch.max_bytes 32 MiB, batch.max_in_flight 3, lz4)",
+		"consumer_config": "defaults (batch.max_records 100000, batch.max_bytes 32 MiB, batch.max_in_flight 3, no wire compression; clickhouse-client --compression 0 to match)",
 		"repeat":          o.repeat,
 		"baseline":        "clickhouse-client INSERT ... FORMAT TSV of the same rows, same tables, same server",
 	}
@@ -95,6 +95,7 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 	if o.batch > 0 {
 		cmd.Args = append(cmd.Args, "--batch.max_records", strconv.Itoa(o.batch))
 	}
+	cmd.Args = append(cmd.Args, strings.Fields(o.extraArgs)...)
 	logFile, err := os.CreateTemp("", "bench-consumer-*.log")
 	if err != nil {
 		return nil, err
@@ -232,7 +233,13 @@ func clientBaseline(ctx context.Context, o options, srcDB, dstDB string) (float6
 		return 0, err
 	}
 	defer func() { _ = in.Close() }()
-	ins := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), //nolint:gosec // Benchmark tool.
+	// The client uses the consumer's wire compression, so both send the
+	// same bytes over the native protocol.
+	compress := "0"
+	if strings.Contains(o.extraArgs, "compression=lz4") || strings.Contains(o.extraArgs, "compression=zstd") {
+		compress = "1"
+	}
+	ins := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), "--compression", compress, //nolint:gosec // Benchmark tool.
 		"--query", fmt.Sprintf("INSERT INTO %s.events (%s) FORMAT TabSeparated", dstDB, cols))
 	ins.Stdin = bufio.NewReaderSize(in, 1<<20)
 	_ = exec.CommandContext(ctx, "sync").Run()

@@ -48,6 +48,7 @@ type options struct {
 	events     int
 	partitions int
 	batch      int
+	extraArgs  string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.chClient, "clickhouse-client", "clickhouse-client", "clickhouse-client binary for the baseline")
 	fs.IntVar(&o.events, "events", 0, "events per ingest run (default 1000000, quick 200000)")
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
+	fs.StringVar(&o.extraArgs, "consumer-args", "", "extra consumer flags for the ingest scenario, space-separated")
 	fs.IntVar(&o.batch, "batch-records", 0, "consumer batch.max_records in the ingest scenario (0: the consumer's default)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/internal/secret"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/llm"
 	"github.com/textpulse/textpulse/sink"
 )
 
@@ -31,10 +32,32 @@ type Config struct {
 	Decode     processor.DecodeConfig `koanf:"decode"`
 	Batch      processor.BatchConfig  `koanf:"batch"`
 	ClickHouse sink.Config            `koanf:"clickhouse"`
+	Stages     StagesConfig           `koanf:"stages"`
 	HTTP       HTTPConfig             `koanf:"http"`
 	Log        LogConfig              `koanf:"log"`
 	// MigrateOnStart runs the schema migrations before consuming.
 	MigrateOnStart bool `koanf:"migrate_on_start"`
+}
+
+// StagesConfig selects and configures the enrichment stages. With none
+// enabled, events are ingested raw.
+type StagesConfig struct {
+	Embedding EmbeddingStageConfig `koanf:"embedding"`
+	Sentiment SentimentStageConfig `koanf:"sentiment"`
+}
+
+// EmbeddingStageConfig is the embedding stage through an OpenAI-compatible
+// embeddings API.
+type EmbeddingStageConfig struct {
+	Enabled             bool `koanf:"enabled"`
+	llm.EmbeddingConfig `koanf:",squash"`
+}
+
+// SentimentStageConfig is the sentiment stage through an OpenAI-compatible
+// chat completions API.
+type SentimentStageConfig struct {
+	Enabled             bool `koanf:"enabled"`
+	llm.SentimentConfig `koanf:",squash"`
 }
 
 // HTTPConfig configures the metrics and health endpoints.
@@ -57,10 +80,14 @@ type LogConfig struct {
 // DefaultConfig returns the defaults: local Kafka and ClickHouse.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:          kafka.DefaultConfig(),
-		Decode:         processor.DefaultDecodeConfig(),
-		Batch:          processor.DefaultBatchConfig(),
-		ClickHouse:     sink.DefaultConfig(),
+		Kafka:      kafka.DefaultConfig(),
+		Decode:     processor.DefaultDecodeConfig(),
+		Batch:      processor.DefaultBatchConfig(),
+		ClickHouse: sink.DefaultConfig(),
+		Stages: StagesConfig{
+			Embedding: EmbeddingStageConfig{EmbeddingConfig: llm.DefaultEmbeddingConfig()},
+			Sentiment: SentimentStageConfig{SentimentConfig: llm.DefaultSentimentConfig()},
+		},
 		HTTP:           HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:            LogConfig{Level: "info", Format: "json"},
 		MigrateOnStart: true,
@@ -70,6 +97,16 @@ func DefaultConfig() Config {
 // Validate checks the whole configuration and reports every problem.
 func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.Decode.Validate(), c.Batch.Validate(), c.ClickHouse.Validate()}
+	if c.Stages.Embedding.Enabled {
+		if err := c.Stages.Embedding.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("stages.embedding: %w", err))
+		}
+	}
+	if c.Stages.Sentiment.Enabled {
+		if err := c.Stages.Sentiment.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("stages.sentiment: %w", err))
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -101,8 +138,12 @@ func fields(v reflect.Value, prefix string) []field {
 		if tag == "" || !sf.IsExported() {
 			continue
 		}
-		key := prefix + tag
 		fv := v.Field(i)
+		if tag == ",squash" {
+			out = append(out, fields(fv, prefix)...)
+			continue
+		}
+		key := prefix + tag
 		if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]() {
 			out = append(out, fields(fv, key+".")...)
 			continue

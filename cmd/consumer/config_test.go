@@ -114,9 +114,9 @@ func TestPrintConfigRedactsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	args := []string{"--print-config", "--clickhouse.password", planted, "--kafka.sasl.mechanism", "plain",
+	args := []string{"--print-config", "--clickhouse.password", planted, "--stages.sentiment.api_key", planted, "--kafka.sasl.mechanism", "plain",
 		"--kafka.sasl.username", "u", "--kafka.sasl.password_file", pwFile}
-	if err := run(context.Background(), args, envOf(map[string]string{"TEXTPULSE_KAFKA_SASL_PASSWORD": planted}), &out, &out); err != nil {
+	if err := run(context.Background(), args, envOf(map[string]string{"TEXTPULSE_KAFKA_SASL_PASSWORD": planted, "TEXTPULSE_STAGES_EMBEDDING_API_KEY": planted}), &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), planted) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/llm"
 	"github.com/textpulse/textpulse/sink"
 )
 
@@ -99,6 +100,9 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	deps := processor.Deps{Logger: log, Registerer: reg, Writer: snk}
+	if deps.Stages, err = buildStages(cfg.Stages, log, reg); err != nil {
+		return err
+	}
 	if cfg.Kafka.DeadLetterTopic != "" {
 		pl, err := cfg.Kafka.ProducerOpts()
 		if err != nil {
@@ -248,4 +252,26 @@ func shutdownHTTP(srv *http.Server, log *slog.Logger) {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+}
+
+// buildStages creates the enabled enrichment stages.
+func buildStages(cfg StagesConfig, log *slog.Logger, reg prometheus.Registerer) ([]processor.Stage, error) {
+	var stages []processor.Stage
+	if cfg.Embedding.Enabled {
+		s, err := llm.NewEmbeddingStage(cfg.Embedding.EmbeddingConfig, log.With("stage", "embedding"), reg)
+		if err != nil {
+			return nil, fmt.Errorf("build embedding stage: %w", err)
+		}
+		stages = append(stages, s)
+		log.Info("stage enabled", "stage", "embedding", "model", cfg.Embedding.Model, "base_url", cfg.Embedding.BaseURL)
+	}
+	if cfg.Sentiment.Enabled {
+		s, err := llm.NewSentimentStage(cfg.Sentiment.SentimentConfig, log.With("stage", "sentiment"), reg)
+		if err != nil {
+			return nil, fmt.Errorf("build sentiment stage: %w", err)
+		}
+		stages = append(stages, s)
+		log.Info("stage enabled", "stage", "sentiment", "model", cfg.Sentiment.Model, "base_url", cfg.Sentiment.BaseURL)
+	}
+	return stages, nil
 }
