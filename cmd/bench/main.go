@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest", "comma-separated scenarios to run")
+	fs.StringVar(&scen, "scenarios", "ingest,api", "comma-separated scenarios to run: ingest, api")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -95,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch s {
 		case "ingest":
 			r, err = runIngest(ctx, o, stdout)
+		case "api":
+			r, err = runAPI(ctx, o, stdout)
 		default:
 			return fmt.Errorf("unknown scenario %q", s)
 		}

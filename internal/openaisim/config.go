@@ -72,6 +72,9 @@ type Endpoint struct {
 	RPM int
 	// TPM is the token limit per minute; 0 means unlimited.
 	TPM int
+	// Burst is how much of a minute's budget the limits let through at
+	// once; 0 means a full minute, as the real API does.
+	Burst time.Duration
 	// Faults holds the probabilities of injected faults.
 	Faults Faults
 }

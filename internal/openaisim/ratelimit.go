@@ -21,14 +21,20 @@ type limiter struct {
 	tok *rate.Limiter
 }
 
-func newLimiter(rpm, tpm int, now time.Time) *limiter {
+func newLimiter(rpm, tpm int, burst time.Duration, now time.Time) *limiter {
 	l := &limiter{rpm: rpm, tpm: tpm}
+	capacity := func(limit int) int {
+		if burst <= 0 || burst >= time.Minute {
+			return limit
+		}
+		return max(1, int(float64(limit)*burst.Seconds()/60))
+	}
 	if rpm > 0 {
-		l.req = rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm)
+		l.req = rate.NewLimiter(rate.Limit(float64(rpm)/60), capacity(rpm))
 		l.req.AllowN(now, 0)
 	}
 	if tpm > 0 {
-		l.tok = rate.NewLimiter(rate.Limit(float64(tpm)/60), tpm)
+		l.tok = rate.NewLimiter(rate.Limit(float64(tpm)/60), capacity(tpm))
 		l.tok.AllowN(now, 0)
 	}
 	return l

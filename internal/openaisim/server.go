@@ -86,7 +86,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 }
 
 func newEndpoint(name string, salt uint64, cfg Endpoint, distinct bool, now time.Time) *endpoint {
-	e := &endpoint{name: name, salt: salt, cfg: cfg, limits: newLimiter(cfg.RPM, cfg.TPM, now)}
+	e := &endpoint{name: name, salt: salt, cfg: cfg, limits: newLimiter(cfg.RPM, cfg.TPM, cfg.Burst, now)}
 	e.counters.faults = make([]atomic.Int64, len(Faults{}.list()))
 	if distinct {
 		e.distinct = make(map[uint64]struct{})
