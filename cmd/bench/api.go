@@ -50,7 +50,7 @@ func runAPI(ctx context.Context, o options, stdout io.Writer) (*Result, error) {
 		"pipeline_config":      "defaults: 2048 inputs per embeddings request, 24 texts per chat request, 32 chat requests in flight",
 		"baseline_config":      "1 input per embeddings request, 1 text per chat request, same concurrency and budgets",
 		"text_length":          "realistic social posts (textgen), no repeated texts",
-		"cap_implied_max_rule": "min over both stages of RPM and TPM budget for the run (duration + 5 s burst) / requests or tokens per text, as counted by the server",
+		"cap_implied_max_rule": "min over both stages of RPM and TPM budget for the run (duration + 5 s burst) / requests or tokens per text, prompt tokens as charged by the server",
 		"server_burst":         apiBurst.String(),
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond))
@@ -200,7 +200,8 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 	allowance := (secs + apiBurst.Seconds()) / 60 / secs
 	capMax := func(e openaisim.EndpointStats, rpm, tpm int) float64 {
 		reqPerText := float64(e.Succeeded) / texts
-		tokPerText := float64(e.PromptTokens+e.CompletionTokens) / float64(max(e.Requests, 1)) * float64(e.Succeeded) / texts
+		// The limits charge prompt tokens (the client sets no max_tokens).
+		tokPerText := float64(e.PromptTokens) / float64(max(e.Requests, 1)) * float64(e.Succeeded) / texts
 		return min(float64(rpm)*allowance/reqPerText, float64(tpm)*allowance/tokPerText)
 	}
 	return map[string]float64{

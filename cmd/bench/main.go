@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,api", "comma-separated scenarios to run: ingest, api")
+	fs.StringVar(&scen, "scenarios", "ingest,api", "comma-separated scenarios to run: ingest, api (empty: only rewrite the report)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -72,7 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o.scenarios = strings.Split(scen, ",")
+	if scen != "" {
+		o.scenarios = strings.Split(scen, ",")
+	}
 	if o.quick {
 		o.repeat = 1
 	}
@@ -88,7 +90,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(o.outDir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", o.outDir, err)
 	}
-	var results []*Result
 	for _, s := range o.scenarios {
 		var r *Result
 		var err error
@@ -106,7 +107,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := r.save(o.outDir); err != nil {
 			return err
 		}
-		results = append(results, r)
+	}
+	// The report covers the latest result of every scenario in outDir, so
+	// running one scenario again updates its section only.
+	results, err := loadResults(o.outDir)
+	if err != nil {
+		return err
 	}
 	return writeReport(o, results)
 }

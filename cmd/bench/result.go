@@ -67,15 +67,40 @@ func (r *Result) save(dir string) error {
 	return nil
 }
 
+// loadResults reads every scenario result in dir, in a fixed order.
+func loadResults(dir string) ([]*Result, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	order := map[string]int{"ingest": 0, "api": 1}
+	var out []*Result
+	for _, p := range paths {
+		b, err := os.ReadFile(p) //nolint:gosec // Files under the results directory.
+		if err != nil {
+			return nil, err
+		}
+		var r Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		out = append(out, &r)
+	}
+	sort.Slice(out, func(i, j int) bool { return order[out[i].Scenario] < order[out[j].Scenario] })
+	return out, nil
+}
+
 // writeReport renders BENCHMARKS.md from the results of this run.
 func writeReport(o options, results []*Result) error {
 	var b strings.Builder
 	b.WriteString("# Benchmarks\n\n")
-	fmt.Fprintf(&b, "Produced by `make bench%s` on %s (%d CPUs, %s). Every figure is measured on this machine, in this run;\n",
-		map[bool]string{true: "-quick", false: ""}[o.quick], time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
-	b.WriteString("ratios compare tools in the same run. Medians over the runs, with min–max.\n\n")
+	b.WriteString("Produced by `make bench` (`make bench-quick` for a short smoke run) on the local services. Every figure\n")
+	b.WriteString("is measured on the machine named in its section; ratios compare tools in the same run. Medians over\n")
+	b.WriteString("the runs, with min and max.\n\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "## %s\n\n%s.\n\n", r.Scenario, r.Description)
+		fmt.Fprintf(&b, "Measured %s on %v CPUs (%v, %v), %d run(s).\n\n", r.Time.Format("2006-01-02 15:04 MST"),
+			r.Machine["cpus"], r.Machine["os"], r.Machine["go"], len(r.Runs))
 		b.WriteString("Settings: ")
 		keys := make([]string, 0, len(r.Settings))
 		for k := range r.Settings {
@@ -120,6 +145,8 @@ func num(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	case v >= 10:
 		return fmt.Sprintf("%.1f", v)
+	case v != 0 && v < 0.01:
+		return fmt.Sprintf("%.5f", v)
 	}
 	return fmt.Sprintf("%.3f", v)
 }
