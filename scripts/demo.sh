@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end demo on local defaults: produce sample events to the default
-# topic, run the consumer until they are all in ClickHouse (or dead-lettered),
-# stop it gracefully and show what landed. Expects `make services build`.
+# topic, run the consumer with the embedding and sentiment stages against the
+# bundled OpenAI-compatible simulator until every event is in ClickHouse (or
+# dead-lettered), stop it gracefully and show what landed. Expects
+# `make services build`.
 #
 #   scripts/demo.sh [COUNT]    (default 20000 events, 2% malformed)
 set -euo pipefail
@@ -23,11 +25,19 @@ echo "    ${summary}"
 valid="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["valid"])' "${summary}")"
 want=$((before + valid))
 
+echo "==> starting the OpenAI-compatible simulator on 127.0.0.1:8089"
+bin/openaisim --listen 127.0.0.1:8089 --chat-latency 200ms --embeddings-latency 100ms >/dev/null 2>&1 &
+sim=$!
+stages=()
+for s in embedding sentiment; do
+  stages+=("--stages.${s}.enabled" "--stages.${s}.base_url" "http://127.0.0.1:8089/v1" "--stages.${s}.api_key" "demo")
+done
+
 echo "==> running the consumer until ${want} rows are stored"
 log="$(mktemp)"
-bin/consumer run --log.format text --http.listen 127.0.0.1:9464 >"${log}" 2>&1 &
+bin/consumer run --log.format text --http.listen 127.0.0.1:9464 "${stages[@]}" --stages.embedding.dimensions 256 >"${log}" 2>&1 &
 pid=$!
-trap 'kill "${pid}" 2>/dev/null || true' EXIT
+trap 'kill "${pid}" "${sim}" 2>/dev/null || true' EXIT
 deadline=$((SECONDS + 180))
 while :; do
   n="$(rows)"
@@ -39,10 +49,11 @@ while :; do
 done
 echo
 echo "==> metrics"
-curl -fsS http://127.0.0.1:9464/metrics | grep -E '^textpulse_(records_consumed_total|records_written_total|dead_letters_total|sink_inserts_total)' || true
+curl -fsS http://127.0.0.1:9464/metrics | grep -E '^textpulse_(records_consumed_total|records_written_total|dead_letters_total|sink_inserts_total|llm_requests_total)' || true
 echo "==> stopping the consumer (SIGTERM: drain, commit, leave the group)"
 kill -TERM "${pid}"
 wait "${pid}"
+kill "${sim}" 2>/dev/null || true
 trap - EXIT
 grep -E 'level=(WARN|ERROR)' "${log}" | head -5 || true
 
@@ -50,6 +61,8 @@ echo "==> rows in ClickHouse"
 ch "SELECT count() AS rows, uniqExact(kafka_topic, kafka_partition, kafka_offset) AS events FROM textpulse.events FINAL FORMAT PrettyCompact"
 ch "SELECT kafka_partition, kafka_offset, source, lang, substring(text, 1, 60) AS text FROM textpulse.events ORDER BY kafka_timestamp DESC, kafka_offset DESC LIMIT 5 FORMAT PrettyCompact"
 ch "SELECT lang, count() AS events FROM textpulse.events FINAL GROUP BY lang ORDER BY events DESC LIMIT 5 FORMAT PrettyCompact"
+echo "==> sentiment by language (rows enriched through the simulator)"
+ch "SELECT lang, sentiment_label, count() AS events, round(avg(sentiment_score), 3) AS avg_score, any(length(embedding)) AS dims FROM textpulse.events FINAL WHERE sentiment_model != '' GROUP BY lang, sentiment_label ORDER BY lang, sentiment_label LIMIT 9 FORMAT PrettyCompact"
 echo "==> per-minute rollup"
 ch "SELECT minute, source, sum(events) AS events FROM textpulse.events_per_minute GROUP BY minute, source ORDER BY minute DESC, events DESC LIMIT 5 FORMAT PrettyCompact"
 echo "demo done: ${valid} valid events stored; malformed ones are in ${topic}.dlq"
