@@ -109,6 +109,8 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 
 	var tFirst, tDone time.Time
+	var rssMax float64
+	var series [][2]float64
 	profCh := make(chan error, 1)
 	n := float64(o.events)
 	deadline := time.Now().Add(10 * time.Minute)
@@ -121,8 +123,20 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		if err != nil {
 			continue
 		}
+		consumed, err := scrapeCounter(ctx, metricsURL, "textpulse_records_consumed_total")
+		if err != nil {
+			continue
+		}
 		now := time.Now()
-		if written > 0 && tFirst.IsZero() {
+		if rss, err := rssMiB(cmd.Process.Pid); err == nil {
+			rssMax = max(rssMax, rss)
+			if profile {
+				series = append(series, [2]float64{now.Sub(t0).Seconds(), rss})
+			}
+		}
+		// The steady window starts at the first polled record: it leaves
+		// out process start, migration and the group join.
+		if consumed > 0 && tFirst.IsZero() {
 			tFirst = now
 			if profile {
 				secs := max(2, int(n/200000))
@@ -158,6 +172,9 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 	if err != nil {
 		return nil, err
 	}
+	if profile {
+		res.Series = map[string][][2]float64{"consumer_rss_mib_over_seconds": series}
+	}
 	steady := tDone.Sub(tFirst).Seconds()
 	wall := tDone.Sub(t0).Seconds()
 	consumerRate := n / steady
@@ -173,6 +190,7 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		"client_rows_per_s":          clientRate,
 		"ratio":                      consumerRate / clientRate,
 		"ratio_wall":                 (n / wall) / clientRate,
+		"consumer_max_rss_mib":       rssMax,
 	}, nil
 }
 
@@ -350,4 +368,22 @@ func pprofTop(binary, profile string) (string, error) {
 		return "", err
 	}
 	return string(out), nil
+}
+
+// rssMiB reads the resident set size of a process from /proc.
+func rssMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmRSS line")
 }

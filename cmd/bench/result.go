@@ -30,6 +30,8 @@ type Result struct {
 	Summary     map[string]Stat      `json:"summary"`
 	Notes       []string             `json:"notes,omitempty"`
 	Profile     string               `json:"cpu_profile_top,omitempty"`
+	// Series holds time series of the first run, such as memory over time.
+	Series map[string][][2]float64 `json:"series,omitempty"`
 }
 
 func newResult(name, desc string) *Result {

@@ -57,6 +57,9 @@ type Config struct {
 	RebalanceTimeout time.Duration `koanf:"rebalance_timeout"`
 	// FetchMaxBytes bounds one fetch response.
 	FetchMaxBytes int `koanf:"fetch_max_bytes"`
+	// FetchMaxPartitionBytes bounds the bytes of one partition in a fetch
+	// response; larger values drain a backlog in fewer round trips.
+	FetchMaxPartitionBytes int `koanf:"fetch_max_partition_bytes"`
 	// MaxBufferedRecords bounds records fetched but not yet polled.
 	MaxBufferedRecords int `koanf:"max_buffered_records"`
 	// LagInterval is how often consumer lag is computed; 0 disables it.
@@ -68,18 +71,19 @@ type Config struct {
 // DefaultConfig returns defaults for a local broker.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:               []string{"127.0.0.1:9092"},
-		Topics:                []string{"textpulse.events"},
-		Group:                 "textpulse",
-		ClientID:              "textpulse",
-		StartOffset:           "earliest",
-		DeadLetterTopic:       "textpulse.events.dlq",
-		CreateDeadLetterTopic: true,
-		SessionTimeout:        45 * time.Second,
-		RebalanceTimeout:      60 * time.Second,
-		FetchMaxBytes:         50 << 20,
-		MaxBufferedRecords:    100000,
-		LagInterval:           15 * time.Second,
+		Brokers:                []string{"127.0.0.1:9092"},
+		Topics:                 []string{"textpulse.events"},
+		Group:                  "textpulse",
+		ClientID:               "textpulse",
+		StartOffset:            "earliest",
+		DeadLetterTopic:        "textpulse.events.dlq",
+		CreateDeadLetterTopic:  true,
+		SessionTimeout:         45 * time.Second,
+		RebalanceTimeout:       60 * time.Second,
+		FetchMaxBytes:          50 << 20,
+		FetchMaxPartitionBytes: 10 << 20,
+		MaxBufferedRecords:     100000,
+		LagInterval:            15 * time.Second,
 	}
 }
 
