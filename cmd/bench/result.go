@@ -125,6 +125,9 @@ func writeReport(o options, results []*Result) error {
 			s := r.Summary[k]
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, num(s.Median), num(s.Min), num(s.Max))
 		}
+		for _, img := range plotsFor(o, r) {
+			fmt.Fprintf(&b, "\n![%s](%s)\n", img[0], img[1])
+		}
 		if r.Profile != "" {
 			b.WriteString("\nWhere the consumer's CPU time goes (first run, `go tool pprof -top`):\n\n```\n")
 			b.WriteString(r.Profile)
@@ -151,4 +154,41 @@ func num(v float64) string {
 		return fmt.Sprintf("%.5f", v)
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// plotsFor draws the plots of a scenario and returns (caption, path) pairs
+// with paths relative to the report. A plot that cannot be drawn is left
+// out; the tables carry the same figures.
+func plotsFor(o options, r *Result) [][2]string {
+	var out [][2]string
+	add := func(caption, path string, err error) {
+		if err != nil || path == "" {
+			return
+		}
+		rel, relErr := filepath.Rel(filepath.Dir(o.report), path)
+		if relErr != nil {
+			rel = path
+		}
+		out = append(out, [2]string{caption, filepath.ToSlash(rel)})
+	}
+	switch r.Scenario {
+	case "ingest":
+		p, err := plotSeries(o.outDir, r, "consumer_rss_mib_over_seconds",
+			"Consumer RSS while a 1M-event backlog drains (first run)", "RSS (MiB)")
+		add("consumer RSS over time", p, err)
+		if s, ok := r.Summary["consumer_events_per_s"]; ok {
+			p, err := plotBars(o.outDir, "ingest_rates.png", "Raw ingest, median of the runs", "rows per second",
+				[]string{"textpulse consumer", "clickhouse-client"},
+				[]float64{s.Median, r.Summary["client_rows_per_s"].Median})
+			add("ingest rates", p, err)
+		}
+	case "api":
+		if s, ok := r.Summary["texts_per_s"]; ok {
+			p, err := plotBars(o.outDir, "api_rates.png", "API-bound enrichment, median of the runs", "texts per second",
+				[]string{"cap-implied max", "textpulse", "one text per request", "prototype"},
+				[]float64{r.Summary["cap_implied_max_texts_per_s"].Median, s.Median, r.Summary["baseline_texts_per_s"].Median, 0.44})
+			add("API-bound rates", p, err)
+		}
+	}
+	return out
 }
