@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -152,17 +151,11 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 		args = append(args, "--stages.embedding.max_inputs", "1", "--stages.sentiment.items_per_request", "1",
 			"--stages.embedding.concurrency", "32")
 	}
-	cmd := exec.CommandContext(ctx, o.consumer, args...) //nolint:gosec // Benchmark binary and arguments.
-	logFile, err := os.CreateTemp("", "bench-api-*.log")
+	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = os.Remove(logFile.Name()) }()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start consumer: %w", err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	defer stopConsumer()
 	var tFirst, tDone time.Time
 	deadline := time.Now().Add(15 * time.Minute)
 	for tDone.IsZero() {
@@ -170,10 +163,11 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 			return nil, errors.New("consumer did not finish within 15 minutes")
 		}
 		time.Sleep(100 * time.Millisecond)
-		written, err := scrapeCounter(ctx, metricsURL, "textpulse_records_written_total")
+		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total")
 		if err != nil {
 			continue
 		}
+		written := counters[0]
 		if tFirst.IsZero() {
 			if st := sim.Stats(); st.Chat.Requests > 0 {
 				tFirst = time.Now()

@@ -86,27 +86,22 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		return nil, err
 	}
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.CommandContext(ctx, o.consumer, "run", //nolint:gosec // Benchmark binary and arguments.
-		"--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-"+stamp,
-		"--kafka.dead_letter_topic", topic+".dlq", "--kafka.lag_interval", "0",
+	args := []string{"run",
+		"--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-" + stamp,
+		"--kafka.dead_letter_topic", topic + ".dlq", "--kafka.lag_interval", "0",
 		"--clickhouse.addr", o.chAddr, "--clickhouse.database", db,
 		"--http.listen", fmt.Sprintf("127.0.0.1:%d", port), "--http.pprof",
-		"--log.level", "warn", "--log.format", "text")
+		"--log.level", "warn", "--log.format", "text"}
 	if o.batch > 0 {
-		cmd.Args = append(cmd.Args, "--batch.max_records", strconv.Itoa(o.batch))
+		args = append(args, "--batch.max_records", strconv.Itoa(o.batch))
 	}
-	cmd.Args = append(cmd.Args, strings.Fields(o.extraArgs)...)
-	logFile, err := os.CreateTemp("", "bench-consumer-*.log")
+	args = append(args, strings.Fields(o.extraArgs)...)
+	t0 := time.Now()
+	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = os.Remove(logFile.Name()) }()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start consumer: %w", err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	defer stopConsumer()
 
 	var tFirst, tDone time.Time
 	var rssMax float64
@@ -119,14 +114,11 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 			return nil, errors.New("consumer did not finish within 10 minutes")
 		}
 		time.Sleep(20 * time.Millisecond)
-		written, err := scrapeCounter(ctx, metricsURL, "textpulse_records_written_total")
+		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total", "textpulse_records_consumed_total")
 		if err != nil {
 			continue
 		}
-		consumed, err := scrapeCounter(ctx, metricsURL, "textpulse_records_consumed_total")
-		if err != nil {
-			continue
-		}
+		written, consumed := counters[0], counters[1]
 		now := time.Now()
 		if rss, err := rssMiB(cmd.Process.Pid); err == nil {
 			rssMax = max(rssMax, rss)
@@ -316,26 +308,64 @@ func freePort(ctx context.Context) (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// scrapeCounter reads one unlabelled counter from a /metrics endpoint.
-func scrapeCounter(ctx context.Context, base, name string) (float64, error) {
+// startConsumer starts the consumer binary with its output in a temporary
+// log file. The returned stop kills it if it still runs, waits for it and
+// removes the log.
+func startConsumer(ctx context.Context, bin string, args []string) (*exec.Cmd, func(), error) {
+	logFile, err := os.CreateTemp("", "bench-consumer-*.log")
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...) //nolint:gosec // Benchmark binary and arguments.
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cleanup := func() {
+		_ = logFile.Close()
+		_ = os.Remove(logFile.Name())
+	}
+	if err := cmd.Start(); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("start consumer: %w", err)
+	}
+	return cmd, func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		cleanup()
+	}, nil
+}
+
+// scrapeCounters reads unlabelled counters from one scrape of a /metrics
+// endpoint, in the order of names.
+func scrapeCounters(ctx context.Context, base string, names ...string) ([]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
+	out := make([]float64, len(names))
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
+	for sc.Scan() && found < len(names) {
 		line := sc.Text()
-		if strings.HasPrefix(line, name+" ") {
-			return strconv.ParseFloat(strings.TrimSpace(line[len(name):]), 64)
+		for i, name := range names {
+			if strings.HasPrefix(line, name+" ") {
+				v, err := strconv.ParseFloat(strings.TrimSpace(line[len(name):]), 64)
+				if err != nil {
+					return nil, fmt.Errorf("metric %s: %w", name, err)
+				}
+				out[i] = v
+				found++
+			}
 		}
 	}
-	return 0, fmt.Errorf("metric %s not found", name)
+	if found < len(names) {
+		return nil, fmt.Errorf("metrics %v: %d of %d found", names, found, len(names))
+	}
+	return out, nil
 }
 
 func fetchProfile(ctx context.Context, base string, secs int, path string) error {
