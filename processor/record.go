@@ -5,6 +5,7 @@
 package processor
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,6 +184,15 @@ func (b *Batch) Reject(i int, stage string, class ErrorClass, err error, attempt
 	}
 }
 
+// Rejected returns the dead letters that stages asked for so far, by record
+// index; they leave Records once every stage has returned. It is safe for
+// concurrent use and returns a copy.
+func (b *Batch) Rejected() map[int]DeadLetter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.rejected)
+}
+
 // applyRejects moves rejected records from Records to DeadLetters, keeping
 // the order of the rest. It runs after all stages returned.
 func (b *Batch) applyRejects() {
@@ -202,12 +212,10 @@ func (b *Batch) applyRejects() {
 	b.rejected = nil
 }
 
-// NewBatchForTest returns an empty batch for tests of Writers and Stages
-// outside this package.
-func NewBatchForTest(id string) *Batch { return NewBatch(id) }
-
-// AddForTest appends r to the batch and extends its offset spans.
-func (b *Batch) AddForTest(r Record) {
+// Append adds r to the records of the batch and extends its offset spans,
+// for building batches outside a pipeline, such as in tests of Writers and
+// Stages.
+func (b *Batch) Append(r Record) {
 	b.cover(r.Topic, r.Partition, r.Offset, -1)
 	b.Records = append(b.Records, r)
 }

@@ -65,7 +65,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 }
 
 func testBatch(topic string, n int, offset int64) *processor.Batch {
-	b := processor.NewBatchForTest(fmt.Sprintf("t%d", offset))
+	b := processor.NewBatch(fmt.Sprintf("t%d", offset))
 	for i := range n {
 		r := processor.Record{
 			Topic: topic, Partition: int32(i % 3), Offset: offset + int64(i),
@@ -88,7 +88,7 @@ func testBatch(topic string, n int, offset int64) *processor.Batch {
 		} else {
 			r.FailedStages = []string{"sentiment"}
 		}
-		b.AddForTest(r)
+		b.Append(r)
 	}
 	return b
 }

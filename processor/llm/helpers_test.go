@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -35,21 +34,19 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newTestBatch returns a batch of records with the given texts.
 func newTestBatch(texts ...string) *processor.Batch {
-	b := processor.NewBatchForTest("test")
+	b := processor.NewBatch("test")
 	for i, t := range texts {
-		b.AddForTest(processor.Record{Topic: "in", Offset: int64(i), Event: processor.Event{ID: t, Text: t}})
+		b.Append(processor.Record{Topic: "in", Offset: int64(i), Event: processor.Event{ID: t, Text: t}})
 	}
 	return b
 }
 
 // rejected returns the attempts by record index of the records rejected in
-// b. The processor package has no accessor for rejections before they are
-// applied, so it reads the field.
+// b.
 func rejected(b *processor.Batch) map[int]int {
 	out := map[int]int{}
-	v := reflect.ValueOf(b).Elem().FieldByName("rejected")
-	for _, k := range v.MapKeys() {
-		out[int(k.Int())] = int(v.MapIndex(k).FieldByName("Attempts").Int())
+	for i, dl := range b.Rejected() {
+		out[i] = dl.Attempts
 	}
 	return out
 }
