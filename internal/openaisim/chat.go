@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -197,16 +196,8 @@ type chatResponse struct {
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	e := s.chat
 	defer e.counters.begin()()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		e.counters.invalid.Add(1)
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err), "invalid_request_error", "", "")
-		return
-	}
-	job, rerr := s.parseChatRequest(body)
-	if rerr != nil {
-		e.counters.invalid.Add(1)
-		writeError(w, rerr.status, rerr.msg, "invalid_request_error", rerr.param, rerr.code)
+	job, ok := readJob(s, w, r, e, s.parseChatRequest)
+	if !ok {
 		return
 	}
 	e.counters.promptTokens.Add(int64(job.promptTokens))

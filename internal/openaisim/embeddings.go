@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -246,16 +245,8 @@ type embeddingResponse struct {
 func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	e := s.emb
 	defer e.counters.begin()()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		e.counters.invalid.Add(1)
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err), "invalid_request_error", "", "")
-		return
-	}
-	job, rerr := s.parseEmbeddingRequest(body)
-	if rerr != nil {
-		e.counters.invalid.Add(1)
-		writeError(w, rerr.status, rerr.msg, "invalid_request_error", rerr.param, rerr.code)
+	job, ok := readJob(s, w, r, e, s.parseEmbeddingRequest)
+	if !ok {
 		return
 	}
 	e.counters.inputs.Add(int64(len(job.texts)))

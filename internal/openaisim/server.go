@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -350,4 +351,24 @@ func (s *Server) knownChatModel(model string) bool {
 
 func requestID(d draws) string {
 	return fmt.Sprintf("req_%016x", d.rng.Uint64())
+}
+
+// readJob reads a request body and parses it with parse. When either fails
+// it counts an invalid request and answers 400 (or the parse error's
+// status) with an OpenAI error body, and returns false.
+func readJob[J any](s *Server, w http.ResponseWriter, r *http.Request, e *endpoint, parse func([]byte) (J, *requestError)) (J, bool) {
+	var zero J
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		e.counters.invalid.Add(1)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err), "invalid_request_error", "", "")
+		return zero, false
+	}
+	job, rerr := parse(body)
+	if rerr != nil {
+		e.counters.invalid.Add(1)
+		writeError(w, rerr.status, rerr.msg, "invalid_request_error", rerr.param, rerr.code)
+		return zero, false
+	}
+	return job, true
 }
