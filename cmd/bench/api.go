@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -98,48 +95,20 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 		Latency: openaisim.Latency{Median: 300 * time.Millisecond, P99: 900 * time.Millisecond}}
 	cfg.Chat = openaisim.Endpoint{RPM: caps.chatRPM, TPM: caps.chatTPM, Burst: apiBurst,
 		Latency: openaisim.Latency{Median: 1500 * time.Millisecond, P99: 4 * time.Second}}
-	sim, err := openaisim.New(cfg, nil)
+	sim, base, stopSim, err := serveSim(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	defer stopSim()
+	env, cleanup, err := newRunEnv(ctx, o, adm, "api", 3)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
-	base := "http://" + ln.Addr().String() + "/v1"
-
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
-	topic, db := "bench.api."+stamp, "bench_api_"+stamp
-	if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
-		return nil, fmt.Errorf("create topic: %w", err)
-	}
-	defer func() {
-		_, _ = adm.DeleteTopics(context.WithoutCancel(ctx), topic, topic+".dlq")
-		_ = chExec(o, "DROP DATABASE IF EXISTS "+db)
-	}()
-	g, err := textgen.New(textgen.Options{Seed: uint64(time.Now().UnixNano())}) //nolint:gosec // Any seed will do.
-	if err != nil {
+	defer cleanup()
+	if err := produceTexts(ctx, cl, env.topic, n, textgen.Options{Seed: uint64(time.Now().UnixNano())}); err != nil { //nolint:gosec // Any seed will do.
 		return nil, err
 	}
-	for range n {
-		ev, _ := g.Next(nil)
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: ev}, nil)
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("flush: %w", err)
-	}
-	port, err := freePort(ctx)
-	if err != nil {
-		return nil, err
-	}
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"run", "--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-" + stamp,
-		"--kafka.dead_letter_topic", topic + ".dlq", "--kafka.lag_interval", "0",
-		"--clickhouse.addr", o.chAddr, "--clickhouse.database", db,
-		"--http.listen", fmt.Sprintf("127.0.0.1:%d", port), "--log.level", "warn", "--log.format", "text"}
+	args := env.consumerArgs(o)
 	for _, st := range []string{"embedding", "sentiment"} {
 		p := "--stages." + st + "."
 		args = append(args, p+"enabled", p+"base_url", base, p+"api_key", "bench", p+"cache_size", "0", p+"on_failure", "retry")
@@ -156,30 +125,33 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 		return nil, err
 	}
 	defer stopConsumer()
-	var tFirst, tDone time.Time
-	deadline := time.Now().Add(15 * time.Minute)
-	for tDone.IsZero() {
-		if time.Now().After(deadline) {
-			return nil, errors.New("consumer did not finish within 15 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total")
-		if err != nil {
-			continue
-		}
-		written := counters[0]
-		if tFirst.IsZero() {
-			if st := sim.Stats(); st.Chat.Requests > 0 {
+	// The window starts at the first chat request: the stages' requests
+	// begin once the first batch is polled.
+	var tFirst time.Time
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for tFirst.IsZero() {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if sim.Stats().Chat.Requests > 0 {
 				tFirst = time.Now()
 			}
 		}
-		if written >= float64(n) {
-			tDone = time.Now()
-		}
+	}()
+	_, tDone, err := waitWritten(ctx, env.metricsURL, float64(n), 15*time.Minute)
+	close(stopWatch)
+	<-watched
+	if err != nil {
+		return nil, err
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	_ = cmd.Wait()
-	partial, err := chQuery(o, fmt.Sprintf("SELECT countIf(status != 'ok') FROM %s.events", db))
+	partial, err := chQuery(o, fmt.Sprintf("SELECT countIf(status != 'ok') FROM %s.events", env.db))
 	if err != nil {
 		return nil, err
 	}

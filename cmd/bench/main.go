@@ -49,6 +49,13 @@ type options struct {
 	partitions int
 	batch      int
 	extraArgs  string
+	// models is the directory of the models that install built
+	// (scripts/tools.sh); emotionModel is the one the e2e and emotion
+	// scenarios run.
+	models       string
+	emotionModel string
+	ortLib       string
+	python       string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,api", "comma-separated scenarios to run: ingest, api (empty: only rewrite the report)")
+	fs.StringVar(&scen, "scenarios", "ingest,vectors,api,e2e", "comma-separated scenarios to run: ingest, vectors, api, e2e (empty: only rewrite the report)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -69,6 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
 	fs.StringVar(&o.extraArgs, "consumer-args", "", "extra consumer flags for the ingest scenario, space-separated")
 	fs.IntVar(&o.batch, "batch-records", 0, "consumer batch.max_records in the ingest scenario (0: the consumer's default)")
+	fs.StringVar(&o.models, "models", os.Getenv("TEXTPULSE_TEST_MODELS"), "directory of the models built by scripts/tools.sh")
+	fs.StringVar(&o.emotionModel, "emotion-model", "tiny-emotion", "model under --models for the e2e scenario's emotion stage")
+	fs.StringVar(&o.ortLib, "ort-lib", os.Getenv("TEXTPULSE_ORT_LIB"), "ONNX Runtime shared library")
+	fs.StringVar(&o.python, "python", os.Getenv("TEXTPULSE_TEST_CHDB_PYTHON"), "Python with onnxruntime, for the emotion baseline")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +109,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			r, err = runIngest(ctx, o, stdout)
 		case "api":
 			r, err = runAPI(ctx, o, stdout)
+		case "vectors":
+			r, err = runVectors(ctx, o, stdout)
+		case "e2e":
+			r, err = runE2E(ctx, o, stdout)
 		default:
 			return fmt.Errorf("unknown scenario %q", s)
 		}

@@ -75,7 +75,7 @@ func loadResults(dir string) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := map[string]int{"ingest": 0, "api": 1}
+	order := map[string]int{"ingest": 0, "vectors": 1, "api": 2, "emotion": 3, "e2e": 4}
 	var out []*Result
 	for _, p := range paths {
 		b, err := os.ReadFile(p) //nolint:gosec // Files under the results directory.
@@ -181,6 +181,19 @@ func plotsFor(o options, r *Result) [][2]string {
 				[]string{"textpulse consumer", "clickhouse-client"},
 				[]float64{s.Median, r.Summary["client_rows_per_s"].Median})
 			add("ingest rates", p, err)
+		}
+	case "vectors":
+		if s, ok := r.Summary["rows_per_s"]; ok {
+			p, err := plotBars(o.outDir, "vectors_rates.png", "Ingest with 1536-dimension vectors, median of the runs", "MB per second",
+				[]string{"all columns", "embedding column"},
+				[]float64{r.Summary["column_mb_per_s"].Median, r.Summary["vector_mb_per_s"].Median})
+			add(fmt.Sprintf("vector ingest: %.0f rows/s", s.Median), p, err)
+		}
+	case "e2e":
+		if s, ok := r.Summary["texts_per_s"]; ok {
+			p, err := plotBars(o.outDir, "e2e_rates.png", "End to end, three stages, median of the runs", "texts per second",
+				[]string{"textpulse", "Python prototype"}, []float64{s.Median, prototypeTextsPerSec})
+			add(fmt.Sprintf("end-to-end rate: %.0f times the prototype's %.2f texts/s", s.Median/prototypeTextsPerSec, prototypeTextsPerSec), p, err)
 		}
 	case "api":
 		if s, ok := r.Summary["texts_per_s"]; ok {

@@ -83,7 +83,7 @@ func (c EmbeddingConfig) Validate() error {
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache_size %d: must not be negative", c.CacheSize))
 	}
-	errs = append(errs, c.OnFailure.validate())
+	errs = append(errs, c.OnFailure.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("embedding config: %w", err)
 	}

@@ -97,7 +97,7 @@ type embeddingServer struct {
 	fail     func(w http.ResponseWriter, n int, req embeddingRequest) bool
 }
 
-func newEmbeddingServer(t *testing.T, fail func(w http.ResponseWriter, n int, req embeddingRequest) bool) *embeddingServer {
+func newEmbeddingServer(t testing.TB, fail func(w http.ResponseWriter, n int, req embeddingRequest) bool) *embeddingServer {
 	t.Helper()
 	s := &embeddingServer{fail: fail}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

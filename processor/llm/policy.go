@@ -12,37 +12,16 @@ import (
 	"github.com/textpulse/textpulse/processor"
 )
 
-// FailurePolicy says what a stage does with a record whose enrichment failed
-// for good: after MaxAttempts for a retryable error, at once for a
-// permanent one.
-type FailurePolicy string
+// FailurePolicy is the failure policy of a stage; see
+// processor.FailurePolicy.
+type FailurePolicy = processor.FailurePolicy
 
-// Failure policies.
+// Failure policies, as in package processor.
 const (
-	// PolicyRetry keeps retrying the failed records, with backoff, until
-	// the batch's context is done; Enrich then returns the context's
-	// error, so the batch is neither written nor committed and is consumed
-	// again later. Choose it when complete enrichment matters more than
-	// freshness: a provider outage stalls ingestion.
-	PolicyRetry FailurePolicy = "retry"
-	// PolicySkip writes the row without the stage's result and lists the
-	// stage in the row's failed_stages (status "partial"). It is the
-	// default: a flaky or exhausted provider must not stall ingestion,
-	// and the flagged rows can be found and re-enriched later.
-	PolicySkip FailurePolicy = "skip"
-	// PolicyDeadLetter sends the record to the dead-letter topic with
-	// class stage_failed instead of writing a row.
-	PolicyDeadLetter FailurePolicy = "dead_letter"
+	PolicyRetry      = processor.PolicyRetry
+	PolicySkip       = processor.PolicySkip
+	PolicyDeadLetter = processor.PolicyDeadLetter
 )
-
-// validate checks p.
-func (p FailurePolicy) validate() error {
-	switch p {
-	case PolicyRetry, PolicySkip, PolicyDeadLetter:
-		return nil
-	}
-	return fmt.Errorf("on_failure %q: must be retry, skip or dead_letter", p)
-}
 
 // item is one distinct text of a batch and what became of it. Only the
 // goroutine that owns a request writes the items of that request.

@@ -79,7 +79,7 @@ func (c SentimentConfig) Validate() error {
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache_size %d: must not be negative", c.CacheSize))
 	}
-	errs = append(errs, c.OnFailure.validate())
+	errs = append(errs, c.OnFailure.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sentiment config: %w", err)
 	}

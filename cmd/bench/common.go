@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/textpulse/textpulse/internal/openaisim"
+	"github.com/textpulse/textpulse/internal/textgen"
+)
+
+// serveSim serves an OpenAI-compatible simulator on a free loopback port and
+// returns it with its /v1 base URL and a function that stops it.
+func serveSim(ctx context.Context, cfg openaisim.Config) (*openaisim.Server, string, func(), error) {
+	sim, err := openaisim.New(cfg, nil)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return sim, "http://" + ln.Addr().String() + "/v1", func() { _ = srv.Close() }, nil
+}
+
+// runEnv is a fresh topic, database and group for one consumer run.
+type runEnv struct {
+	topic, db, group string
+	port             int
+	metricsURL       string
+}
+
+// newRunEnv creates a topic with the given partitions and picks a metrics
+// port; cleanup deletes the topic, its dead-letter topic and the database.
+func newRunEnv(ctx context.Context, o options, adm *kadm.Client, name string, partitions int32) (*runEnv, func(), error) {
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	e := &runEnv{topic: "bench." + name + "." + stamp, db: "bench_" + name + "_" + stamp, group: "bench-" + stamp}
+	if _, err := adm.CreateTopic(ctx, partitions, 1, nil, e.topic); err != nil {
+		return nil, nil, fmt.Errorf("create topic: %w", err)
+	}
+	cleanup := func() {
+		_, _ = adm.DeleteTopics(context.WithoutCancel(ctx), e.topic, e.topic+".dlq")
+		_ = chExec(o, "DROP DATABASE IF EXISTS "+e.db)
+	}
+	port, err := freePort(ctx)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	e.port, e.metricsURL = port, fmt.Sprintf("http://127.0.0.1:%d", port)
+	return e, cleanup, nil
+}
+
+// consumerArgs are the flags every scenario's consumer gets.
+func (e *runEnv) consumerArgs(o options) []string {
+	return []string{"run", "--kafka.brokers", o.brokers, "--kafka.topics", e.topic, "--kafka.group", e.group,
+		"--kafka.dead_letter_topic", e.topic + ".dlq", "--kafka.lag_interval", "0",
+		"--clickhouse.addr", o.chAddr, "--clickhouse.database", e.db,
+		"--http.listen", fmt.Sprintf("127.0.0.1:%d", e.port), "--log.level", "warn", "--log.format", "text"}
+}
+
+// produceTexts produces n realistic events with gen's options and waits for
+// them.
+func produceTexts(ctx context.Context, cl *kgo.Client, topic string, n int, opts textgen.Options) error {
+	g, err := textgen.New(opts)
+	if err != nil {
+		return err
+	}
+	for range n {
+		ev, _ := g.Next(nil)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: ev}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// waitWritten polls the consumer's counters until n records are written and
+// returns when the first record was consumed and when the n-th was written.
+func waitWritten(ctx context.Context, metricsURL string, n float64, timeout time.Duration) (first, done time.Time, err error) {
+	deadline := time.Now().Add(timeout)
+	for done.IsZero() {
+		if time.Now().After(deadline) {
+			return first, done, fmt.Errorf("consumer did not write %.0f records within %s", n, timeout)
+		}
+		if err := ctx.Err(); err != nil {
+			return first, done, err
+		}
+		time.Sleep(50 * time.Millisecond)
+		c, err := scrapeCounters(ctx, metricsURL, "textpulse_records_consumed_total", "textpulse_records_written_total")
+		if err != nil {
+			continue
+		}
+		now := time.Now()
+		if first.IsZero() && c[0] > 0 {
+			first = now
+		}
+		if c[1] >= n {
+			done = now
+		}
+	}
+	return first, done, nil
+}
+
+// histogram is one scrape of a Prometheus histogram: cumulative counts by
+// upper bound.
+type histogram struct {
+	bounds []float64
+	counts []float64
+}
+
+// scrapeHistogram reads an unlabelled histogram from a /metrics endpoint.
+func scrapeHistogram(ctx context.Context, base, name string) (histogram, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return histogram{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return histogram{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := name + `_bucket{le="`
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		rest := line[len(prefix):]
+		q := strings.IndexByte(rest, '"')
+		sp := strings.LastIndexByte(rest, ' ')
+		if q < 0 || sp < 0 {
+			return histogram{}, fmt.Errorf("metric %s: malformed line %q", name, line)
+		}
+		le, err1 := strconv.ParseFloat(rest[:q], 64)
+		n, err2 := strconv.ParseFloat(rest[sp+1:], 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return histogram{}, fmt.Errorf("metric %s: %w", name, err)
+		}
+		bs = append(bs, bucket{le, n})
+	}
+	if len(bs) == 0 {
+		return histogram{}, fmt.Errorf("metric %s: no buckets", name)
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	h := histogram{}
+	for _, b := range bs {
+		h.bounds = append(h.bounds, b.le)
+		h.counts = append(h.counts, b.n)
+	}
+	return h, nil
+}
+
+// sub returns the observations of h that were not in before.
+func (h histogram) sub(before histogram) histogram {
+	out := histogram{bounds: h.bounds, counts: make([]float64, len(h.counts))}
+	for i := range h.counts {
+		out.counts[i] = h.counts[i]
+		if i < len(before.counts) {
+			out.counts[i] -= before.counts[i]
+		}
+	}
+	return out
+}
+
+// quantile estimates the q-quantile by linear interpolation within the
+// bucket that holds it, as PromQL's histogram_quantile does.
+func (h histogram) quantile(q float64) float64 {
+	total := h.counts[len(h.counts)-1]
+	if total == 0 {
+		return math.NaN()
+	}
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for i, c := range h.counts {
+		if c >= rank {
+			upper := h.bounds[i]
+			if math.IsInf(upper, 1) {
+				return lower
+			}
+			if c == below {
+				return upper
+			}
+			return lower + (upper-lower)*(rank-below)/(c-below)
+		}
+		lower, below = h.bounds[i], c
+	}
+	return lower
+}
