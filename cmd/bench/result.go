@@ -189,6 +189,13 @@ func plotsFor(o options, r *Result) [][2]string {
 				[]float64{r.Summary["column_mb_per_s"].Median, r.Summary["vector_mb_per_s"].Median})
 			add(fmt.Sprintf("vector ingest: %.0f rows/s", s.Median), p, err)
 		}
+	case "emotion":
+		if s, ok := r.Summary["go_texts_per_s"]; ok {
+			p, err := plotBars(o.outDir, "emotion_rates.png", "Emotion model on the CPU, median of the runs", "texts per second",
+				[]string{"textpulse sorted", "Python sorted", "textpulse unsorted", "Python unsorted"},
+				[]float64{s.Median, r.Summary["python_texts_per_s"].Median, r.Summary["go_texts_per_s_unsorted"].Median, r.Summary["python_texts_per_s_unsorted"].Median})
+			add("emotion model rates", p, err)
+		}
 	case "e2e":
 		if s, ok := r.Summary["texts_per_s"]; ok {
 			p, err := plotBars(o.outDir, "e2e_rates.png", "End to end, three stages, median of the runs", "texts per second",

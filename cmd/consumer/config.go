@@ -18,7 +18,6 @@ import (
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/internal/secret"
 	"github.com/textpulse/textpulse/processor"
-	"github.com/textpulse/textpulse/processor/llm"
 	"github.com/textpulse/textpulse/sink"
 )
 
@@ -33,31 +32,11 @@ type Config struct {
 	Batch      processor.BatchConfig  `koanf:"batch"`
 	ClickHouse sink.Config            `koanf:"clickhouse"`
 	Stages     StagesConfig           `koanf:"stages"`
+	ORT        ORTConfig              `koanf:"ort"`
 	HTTP       HTTPConfig             `koanf:"http"`
 	Log        LogConfig              `koanf:"log"`
 	// MigrateOnStart runs the schema migrations before consuming.
 	MigrateOnStart bool `koanf:"migrate_on_start"`
-}
-
-// StagesConfig selects and configures the enrichment stages. With none
-// enabled, events are ingested raw.
-type StagesConfig struct {
-	Embedding EmbeddingStageConfig `koanf:"embedding"`
-	Sentiment SentimentStageConfig `koanf:"sentiment"`
-}
-
-// EmbeddingStageConfig is the embedding stage through an OpenAI-compatible
-// embeddings API.
-type EmbeddingStageConfig struct {
-	Enabled             bool `koanf:"enabled"`
-	llm.EmbeddingConfig `koanf:",squash"`
-}
-
-// SentimentStageConfig is the sentiment stage through an OpenAI-compatible
-// chat completions API.
-type SentimentStageConfig struct {
-	Enabled             bool `koanf:"enabled"`
-	llm.SentimentConfig `koanf:",squash"`
 }
 
 // HTTPConfig configures the metrics and health endpoints.
@@ -80,14 +59,11 @@ type LogConfig struct {
 // DefaultConfig returns the defaults: local Kafka and ClickHouse.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:      kafka.DefaultConfig(),
-		Decode:     processor.DefaultDecodeConfig(),
-		Batch:      processor.DefaultBatchConfig(),
-		ClickHouse: sink.DefaultConfig(),
-		Stages: StagesConfig{
-			Embedding: EmbeddingStageConfig{EmbeddingConfig: llm.DefaultEmbeddingConfig()},
-			Sentiment: SentimentStageConfig{SentimentConfig: llm.DefaultSentimentConfig()},
-		},
+		Kafka:          kafka.DefaultConfig(),
+		Decode:         processor.DefaultDecodeConfig(),
+		Batch:          processor.DefaultBatchConfig(),
+		ClickHouse:     sink.DefaultConfig(),
+		Stages:         defaultStagesConfig(),
 		HTTP:           HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:            LogConfig{Level: "info", Format: "json"},
 		MigrateOnStart: true,
@@ -97,16 +73,7 @@ func DefaultConfig() Config {
 // Validate checks the whole configuration and reports every problem.
 func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.Decode.Validate(), c.Batch.Validate(), c.ClickHouse.Validate()}
-	if c.Stages.Embedding.Enabled {
-		if err := c.Stages.Embedding.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("stages.embedding: %w", err))
-		}
-	}
-	if c.Stages.Sentiment.Enabled {
-		if err := c.Stages.Sentiment.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("stages.sentiment: %w", err))
-		}
-	}
+	errs = append(errs, c.Stages.validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -178,6 +145,8 @@ func flagSet(name string, defaults Config) *pflag.FlagSet {
 			fs.String(f.key, def, usage)
 		case f.typ.Kind() == reflect.Int:
 			fs.Int(f.key, int(f.value.Int()), usage)
+		case f.typ.Kind() == reflect.Int64:
+			fs.Int64(f.key, f.value.Int(), usage)
 		case f.typ.Kind() == reflect.Bool:
 			fs.Bool(f.key, f.value.Bool(), usage)
 		case f.typ.Kind() == reflect.Slice && f.typ.Elem().Kind() == reflect.String:

@@ -89,6 +89,13 @@ func TestConfigErrors(t *testing.T) {
 		{name: "invalid values", args: []string{"--batch.max_records", "0", "--log.level", "loud", "--kafka.start_offset", "middle"},
 			want: "batch.max_records"},
 		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "no-such-flag"},
+		{name: "emotion without a model", args: []string{"--stages.emotion.enabled"}, want: "stages.emotion: invalid config: model_dir is empty"},
+		{name: "unknown stage provider", args: []string{"--stages.sentiment.enabled", "--stages.sentiment.provider", "gpu"},
+			want: `stages.sentiment: provider "gpu": want api or local`},
+		{name: "local embedding without a model", args: []string{"--stages.embedding.enabled", "--stages.embedding.provider", "local"},
+			want: "stages.embedding: invalid config: model_dir is empty"},
+		{name: "bad local failure policy", args: []string{"--stages.emotion.enabled", "--stages.emotion.model_dir", "m", "--stages.emotion.on_failure", "drop"},
+			want: `on_failure "drop"`},
 		{name: "unknown command", args: []string{"frobnicate"}, want: "unknown command"},
 	}
 	for _, tt := range tests {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/processor"
-	"github.com/textpulse/textpulse/processor/llm"
 	"github.com/textpulse/textpulse/sink"
 )
 
@@ -100,9 +99,16 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	deps := processor.Deps{Logger: log, Registerer: reg, Writer: snk}
-	if deps.Stages, err = buildStages(cfg.Stages, log, reg); err != nil {
+	stages, err := buildStages(ctx, cfg, log, reg)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err := stages.Close(); err != nil {
+			log.Warn("close stages", "err", err)
+		}
+	}()
+	deps.Stages = stages.stages
 	if cfg.Kafka.DeadLetterTopic != "" {
 		pl, err := cfg.Kafka.ProducerOpts()
 		if err != nil {
@@ -252,26 +258,4 @@ func shutdownHTTP(srv *http.Server, log *slog.Logger) {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-}
-
-// buildStages creates the enabled enrichment stages.
-func buildStages(cfg StagesConfig, log *slog.Logger, reg prometheus.Registerer) ([]processor.Stage, error) {
-	var stages []processor.Stage
-	if cfg.Embedding.Enabled {
-		s, err := llm.NewEmbeddingStage(cfg.Embedding.EmbeddingConfig, log.With("stage", "embedding"), reg)
-		if err != nil {
-			return nil, fmt.Errorf("build embedding stage: %w", err)
-		}
-		stages = append(stages, s)
-		log.Info("stage enabled", "stage", "embedding", "model", cfg.Embedding.Model, "base_url", cfg.Embedding.BaseURL)
-	}
-	if cfg.Sentiment.Enabled {
-		s, err := llm.NewSentimentStage(cfg.Sentiment.SentimentConfig, log.With("stage", "sentiment"), reg)
-		if err != nil {
-			return nil, fmt.Errorf("build sentiment stage: %w", err)
-		}
-		stages = append(stages, s)
-		log.Info("stage enabled", "stage", "sentiment", "model", cfg.Sentiment.Model, "base_url", cfg.Sentiment.BaseURL)
-	}
-	return stages, nil
 }
