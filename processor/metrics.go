@@ -19,6 +19,8 @@ type metrics struct {
 	endToEnd        prometheus.Histogram
 	inflightBatches prometheus.Gauge
 	inflightRecords prometheus.Gauge
+	inflightBytes   prometheus.Gauge
+	pausedParts     prometheus.Gauge
 	abandoned       prometheus.Counter
 	rebalances      *prometheus.CounterVec
 }
@@ -83,6 +85,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inflightRecords: f.NewGauge(prometheus.GaugeOpts{
 			Name: "textpulse_inflight_records",
 			Help: "Inputs polled but not yet committed.",
+		}),
+		inflightBytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "textpulse_inflight_bytes",
+			Help: "Bytes of record values polled but not yet committed.",
+		}),
+		pausedParts: f.NewGauge(prometheus.GaugeOpts{
+			Name: "textpulse_fetch_paused_partitions",
+			Help: "Partitions whose fetching is paused because the batches in flight are at their limit.",
 		}),
 		abandoned: f.NewCounter(prometheus.CounterOpts{
 			Name: "textpulse_batches_abandoned_total",

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +51,10 @@ type Pipeline struct {
 	assigned  atomic.Int64
 	polling   atomic.Bool
 	seq       uint64
+
+	// owned is the current assignment, kept by the partition callbacks.
+	ownedMu sync.Mutex
+	owned   map[string]map[int32]struct{}
 }
 
 // New returns a pipeline for validated configurations.
@@ -77,6 +83,7 @@ func New(batch BatchConfig, dec DecodeConfig, deps Deps) (*Pipeline, error) {
 		log:       deps.Logger,
 		m:         newMetrics(deps.Registerer),
 		rebalance: make(chan struct{}, 1),
+		owned:     make(map[string]map[int32]struct{}),
 	}, nil
 }
 
@@ -94,16 +101,19 @@ func (p *Pipeline) ClientOpts() []kgo.Opt {
 		}),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			p.assigned.Add(int64(countPartitions(m)))
+			p.own(m, true)
 			p.m.rebalances.WithLabelValues("assigned").Inc()
 			p.log.Info("partitions assigned", "partitions", formatAssignment(m))
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			p.assigned.Add(-int64(countPartitions(m)))
+			p.own(m, false)
 			p.m.rebalances.WithLabelValues("revoked").Inc()
 			p.log.Info("partitions revoked", "partitions", formatAssignment(m))
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			p.assigned.Add(-int64(countPartitions(m)))
+			p.own(m, false)
 			p.m.rebalances.WithLabelValues("lost").Inc()
 			p.log.Warn("partitions lost", "partitions", formatAssignment(m))
 		}),
@@ -140,6 +150,8 @@ type loop struct {
 	accDue  time.Time
 	dec     *Decoder
 	workCtx context.Context
+	// paused are the partitions this loop paused fetching of.
+	paused map[string][]int32
 }
 
 // Run consumes until ctx is done or a failure that it cannot recover from
@@ -157,6 +169,7 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 	// Whatever path returns, nothing polled is held any more: let the
 	// client leave the group or rebalance.
 	defer cl.AllowRebalance()
+	defer p.resume(l)
 
 	for {
 		if err := p.retire(ctx, l); err != nil {
@@ -179,9 +192,11 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 			continue
 		}
 		if len(l.queue) >= p.cfg.MaxInFlight {
+			p.pause(l)
 			p.waitOldest(ctx, l)
 			continue
 		}
+		p.resume(l)
 		if err := p.poll(ctx, l); err != nil {
 			p.abandon(l, false)
 			return err
@@ -314,6 +329,7 @@ func (p *Pipeline) dispatch(l *loop) {
 	p.m.batchBytes.Observe(float64(b.Bytes))
 	p.m.inflightBatches.Inc()
 	p.m.inflightRecords.Add(float64(b.Len()))
+	p.m.inflightBytes.Add(float64(b.Bytes))
 	go func() {
 		defer close(f.done)
 		f.err = p.process(ctx, b)
@@ -455,6 +471,75 @@ func (p *Pipeline) finish(f *flight) {
 	f.cancel()
 	p.m.inflightBatches.Dec()
 	p.m.inflightRecords.Sub(float64(f.b.Len()))
+	p.m.inflightBytes.Sub(float64(f.b.Bytes))
+}
+
+// own adds the partitions of m to, or removes them from, the current
+// assignment.
+func (p *Pipeline) own(m map[string][]int32, add bool) {
+	p.ownedMu.Lock()
+	defer p.ownedMu.Unlock()
+	for t, ps := range m {
+		for _, part := range ps {
+			switch {
+			case add && p.owned[t] == nil:
+				p.owned[t] = map[int32]struct{}{part: {}}
+			case add:
+				p.owned[t][part] = struct{}{}
+			default:
+				delete(p.owned[t], part)
+			}
+		}
+		if len(p.owned[t]) == 0 {
+			delete(p.owned, t)
+		}
+	}
+}
+
+// pause stops fetching every assigned partition while the batches in
+// flight are at their limit, so that the client does not keep buffering
+// records that cannot be processed yet: what is held stays bounded by the
+// batches in flight plus one fetch. Partitions assigned since the last call
+// are paused too.
+func (p *Pipeline) pause(l *loop) {
+	p.ownedMu.Lock()
+	var add map[string][]int32
+	for t, ps := range p.owned {
+		for part := range ps {
+			if slices.Contains(l.paused[t], part) {
+				continue
+			}
+			if add == nil {
+				add = make(map[string][]int32)
+			}
+			add[t] = append(add[t], part)
+		}
+	}
+	p.ownedMu.Unlock()
+	if len(add) == 0 {
+		return
+	}
+	if l.paused == nil {
+		l.paused = make(map[string][]int32)
+	}
+	for t, ps := range add {
+		l.paused[t] = append(l.paused[t], ps...)
+	}
+	l.cl.PauseFetchPartitions(add)
+	n := countPartitions(l.paused)
+	p.m.pausedParts.Set(float64(n))
+	p.log.Debug("fetching paused", "partitions", n, "batches_in_flight", len(l.queue))
+}
+
+// resume resumes fetching the partitions that pause stopped.
+func (p *Pipeline) resume(l *loop) {
+	if len(l.paused) == 0 {
+		return
+	}
+	l.cl.ResumeFetchPartitions(l.paused)
+	p.log.Debug("fetching resumed", "partitions", countPartitions(l.paused))
+	l.paused = nil
+	p.m.pausedParts.Set(0)
 }
 
 // waitOldest blocks until the oldest batch finishes, a rebalance is asked

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	consumer [run|migrate|check|version] [flags]
+//	consumer dlq [inspect|replay] [flags]
 //
 // Every configuration key is a flag (--kafka.brokers), an environment
 // variable (TEXTPULSE_KAFKA_BROKERS) and a YAML key (kafka: {brokers: ...});
@@ -70,9 +71,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		v, rev := buildVersion()
 		_, err := fmt.Fprintf(stdout, "textpulse consumer %s %s\n", v, rev)
 		return err
+	case "dlq":
+		return runDLQ(ctx, args, getenv, stdout, stderr)
 	case "run", "migrate", "check":
 	default:
-		return &usageError{fmt.Errorf("unknown command %q: want run, migrate, check or version", cmd)}
+		return &usageError{fmt.Errorf("unknown command %q: want run, migrate, check, dlq or version", cmd)}
 	}
 	fs := flagSet("consumer "+cmd, DefaultConfig())
 	fs.SetOutput(stderr)
