@@ -12,7 +12,7 @@ GO ?= go
 ENV := source scripts/env.sh &&
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean
+.PHONY: all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos
 
 all: build
 
@@ -37,14 +37,46 @@ lint: tools fmt-check vet
 
 # The main suite runs every package in parallel; the test that stops the
 # shared ClickHouse server runs alone afterwards.
-test: services tools fmt-check vet compose-check
+test: services tools fmt-check vet compose-check deploy-check
 	$(ENV) golangci-lint run ./...
 	$(ENV) TEXTPULSE_TEST_REQUIRE_SERVICES=1 $(GO) test $(GOTEST_FLAGS) ./...
 	$(ENV) TEXTPULSE_TEST_REQUIRE_SERVICES=1 TEXTPULSE_TEST_SERVER_RESTART=1 \
 		$(GO) test $(GOTEST_FLAGS) -run 'TestClickHouseServerRestart' -v ./cmd/consumer
+	$(MAKE) fuzz
+	$(GO) build -o bin/ ./cmd/consumer ./cmd/chaos
+	$(ENV) bin/chaos --consumer bin/consumer --mode short
 
 compose-check:
 	scripts/check-compose.sh
+
+# Each fuzz target runs for FUZZTIME; `go test` alone replays their seed
+# corpora (and any crashers kept under testdata/fuzz). New inputs are
+# minimised for at most a second, so that the time goes to fuzzing.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./processor:FuzzDecode ./processor:FuzzParseDeadLetterHeaders ./cmd/consumer:FuzzDLQFilterFlags
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s "$${t%%:*}"; \
+	done
+
+# Chaos: consumer SIGKILLs, members added and removed, a broker restart,
+# ClickHouse stopped for a minute and API faults in one run, then proof that
+# nothing was lost (cmd/chaos). It restarts the shared services: run it
+# alone. `make test` runs the short form (about a minute, ClickHouse down
+# 10 s) in its serial step.
+chaos: services build
+	$(ENV) bin/chaos --consumer bin/consumer --mode long
+
+# Prometheus configuration, alert rules and their unit tests (promtool from
+# Debian's prometheus package, installed by scripts/tools.sh), then the Go
+# checks of the Grafana dashboards and Kubernetes manifests in deploy/.
+deploy-check: services tools
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	$(ENV) TEXTPULSE_TEST_REQUIRE_SERVICES=1 $(GO) test $(GOTEST_FLAGS) ./deploy/...
 
 demo: services build
 	scripts/demo.sh

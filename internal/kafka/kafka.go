@@ -206,12 +206,24 @@ func (c Config) ConsumerOpts(log *slog.Logger, reg prometheus.Registerer) ([]kgo
 		kgo.FetchMaxBytes(int32(min(c.FetchMaxBytes, 1<<30))), //nolint:gosec // Bounded above.
 		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
 		kgo.WithLogger(newLogger(log)),
-		kgo.WithHooks(kprom.NewMetrics("textpulse_kafka", kprom.Registerer(reg), kprom.WithClientLabel())),
+		kgo.WithHooks(newClientMetrics(reg)),
 	)
 	if c.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.InstanceID))
 	}
 	return opts, nil
+}
+
+// newClientMetrics returns the franz-go client metrics (textpulse_kafka_*):
+// connections, bytes read and written and request errors by broker, and
+// records, batches and uncompressed bytes fetched by topic. Labels stay
+// bounded by the brokers and topics.
+func newClientMetrics(reg prometheus.Registerer) *kprom.Metrics {
+	return kprom.NewMetrics("textpulse_kafka",
+		kprom.Registerer(reg),
+		kprom.WithClientLabel(),
+		kprom.FetchAndProduceDetail(kprom.ByTopic, kprom.Records, kprom.Batches, kprom.UncompressedBytes, kprom.ConsistentNaming),
+	)
 }
 
 // logger adapts slog to kgo.Logger, passing on warnings and errors only:

@@ -1,0 +1,530 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/textpulse/textpulse/schemas"
+)
+
+const (
+	promDatasource = "prometheus"
+	chDatasource   = "grafana-clickhouse-datasource"
+	envRequire     = "TEXTPULSE_TEST_REQUIRE_SERVICES"
+	envChdbPython  = "TEXTPULSE_TEST_CHDB_PYTHON"
+)
+
+// dashboard is the part of a Grafana dashboard JSON model the checks read.
+type dashboard struct {
+	Title      string  `json:"title"`
+	UID        string  `json:"uid"`
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name       string     `json:"name"`
+			Datasource datasource `json:"datasource"`
+			Query      struct {
+				Query string `json:"query"`
+			} `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type datasource struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type panel struct {
+	ID         int        `json:"id"`
+	Title      string     `json:"title"`
+	Type       string     `json:"type"`
+	Datasource datasource `json:"datasource"`
+	Targets    []struct {
+		RefID      string     `json:"refId"`
+		Datasource datasource `json:"datasource"`
+		Expr       string     `json:"expr"`
+		RawSQL     string     `json:"rawSql"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"`
+}
+
+// query is one panel target.
+type query struct {
+	where string // dashboard, panel and refId, for messages
+	ds    datasource
+	text  string
+}
+
+func loadDashboards(t *testing.T) map[string]dashboard {
+	t.Helper()
+	paths, err := filepath.Glob("grafana/dashboards/*.json")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no dashboards in grafana/dashboards (%v)", err)
+	}
+	out := map[string]dashboard{}
+	uids := map[string]string{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&d); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if d.UID == "" || d.Title == "" {
+			t.Errorf("%s: dashboard needs a uid and a title", p)
+		}
+		if other, ok := uids[d.UID]; ok {
+			t.Errorf("%s and %s share the uid %q", p, other, d.UID)
+		}
+		uids[d.UID] = p
+		out[p] = d
+	}
+	return out
+}
+
+// queries returns every target of every panel, nested row panels included.
+func (d dashboard) queries(file string) []query {
+	var out []query
+	var walk func([]panel)
+	ids := map[int]bool{}
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			ids[p.ID] = true
+			for _, tg := range p.Targets {
+				ds := tg.Datasource
+				if ds.Type == "" {
+					ds = p.Datasource
+				}
+				text := tg.Expr
+				if ds.Type == chDatasource {
+					text = tg.RawSQL
+				}
+				out = append(out, query{where: fmt.Sprintf("%s: panel %q (%s)", filepath.Base(file), p.Title, tg.RefID), ds: ds, text: text})
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	return out
+}
+
+// datasourceUIDs reads the provisioned datasources: type by uid.
+func datasourceUIDs(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("grafana/provisioning/datasources/datasources.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		APIVersion  int `json:"apiVersion"`
+		Datasources []struct {
+			Name           string         `json:"name"`
+			UID            string         `json:"uid"`
+			Type           string         `json:"type"`
+			Access         string         `json:"access"`
+			URL            string         `json:"url"`
+			IsDefault      bool           `json:"isDefault"`
+			JSONData       map[string]any `json:"jsonData"`
+			SecureJSONData map[string]any `json:"secureJsonData"`
+		} `json:"datasources"`
+	}
+	if err := yaml.UnmarshalStrict(b, &f); err != nil {
+		t.Fatalf("datasources.yml: %v", err)
+	}
+	out := map[string]string{}
+	for _, d := range f.Datasources {
+		out[d.UID] = d.Type
+	}
+	return out
+}
+
+// TestDashboardsUseProvisionedDatasources checks that every panel query
+// names a datasource that the provisioning files create, with its type.
+func TestDashboardsUseProvisionedDatasources(t *testing.T) {
+	uids := datasourceUIDs(t)
+	if uids["prometheus"] != promDatasource || uids["clickhouse"] != chDatasource {
+		t.Fatalf("provisioned datasources %v: want prometheus (%s) and clickhouse (%s)", uids, promDatasource, chDatasource)
+	}
+	kinds := map[string]int{}
+	for file, d := range loadDashboards(t) {
+		qs := d.queries(file)
+		if len(qs) == 0 {
+			t.Errorf("%s has no queries", file)
+		}
+		for _, q := range qs {
+			if uids[q.ds.UID] != q.ds.Type {
+				t.Errorf("%s: datasource %+v is not provisioned", q.where, q.ds)
+			}
+			if strings.TrimSpace(q.text) == "" {
+				t.Errorf("%s: empty query", q.where)
+			}
+			kinds[q.ds.Type]++
+		}
+	}
+	if kinds[promDatasource] == 0 || kinds[chDatasource] == 0 {
+		t.Errorf("queries by datasource type %v: want both Prometheus and ClickHouse panels", kinds)
+	}
+	b, err := os.ReadFile("grafana/provisioning/dashboards/dashboards.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("path: /var/lib/grafana/dashboards/textpulse")) {
+		t.Errorf("dashboards.yml does not load /var/lib/grafana/dashboards/textpulse, where docker-compose.yml mounts the dashboards")
+	}
+}
+
+// grafanaVars are the Grafana variables the Prometheus queries may use,
+// with values that make them plain PromQL.
+var grafanaVars = strings.NewReplacer(
+	"$__rate_interval", "5m",
+	"$__interval", "1m",
+	"$__range", "1h",
+	"$job", ".*",
+	"$instance", ".*",
+)
+
+var (
+	promString   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
+	promSelector = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}`)
+	promMatcher  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	promGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
+	promIdent    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	// metricPrefixes are the series the consumer exports; a query naming
+	// another series of these families is a mistake.
+	metricPrefixes = []string{"textpulse_", "go_", "process_"}
+)
+
+// checkPromQL checks that expr names only exported series, that every label
+// matcher of a selector names a label of that metric, and that every
+// grouping label is a label of one of the metrics in expr. It returns the
+// exported series the expression uses.
+func checkPromQL(where, expr string, m exportedMetrics) (used []string, errs []string) {
+	expr = grafanaVars.Replace(expr)
+	// Label values are strings; blank them so that they are not read as
+	// names, keeping the quotes so that matchers stay recognisable.
+	bare := promString.ReplaceAllStringFunc(expr, func(s string) string { return `""` })
+	labels := map[string]bool{"job": true, "instance": true, "__name__": true}
+	for _, sm := range promSelector.FindAllStringSubmatch(bare, -1) {
+		mi := m[sm[1]]
+		if mi == nil {
+			continue // Reported below.
+		}
+		for _, lm := range promMatcher.FindAllStringSubmatch(sm[2], -1) {
+			if !mi.labels[lm[1]] {
+				errs = append(errs, fmt.Sprintf("%s: %s has no label %q", where, sm[1], lm[1]))
+			}
+		}
+	}
+	// Strip the selectors' braces and the grouping clauses before looking
+	// for metric names.
+	noSel := regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(bare, " ")
+	var groupings []string
+	for _, g := range promGrouping.FindAllStringSubmatch(noSel, -1) {
+		for _, l := range strings.Split(g[1], ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				groupings = append(groupings, l)
+			}
+		}
+	}
+	noSel = promGrouping.ReplaceAllString(noSel, " ")
+	noSel = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(noSel, " ")
+	for _, id := range promIdent.FindAllString(noSel, -1) {
+		exported := false
+		for _, p := range metricPrefixes {
+			exported = exported || strings.HasPrefix(id, p)
+		}
+		if !exported {
+			continue
+		}
+		mi := m[id]
+		if mi == nil {
+			errs = append(errs, fmt.Sprintf("%s: the consumer exports no series %s", where, id))
+			continue
+		}
+		used = append(used, id)
+		for l := range mi.labels {
+			labels[l] = true
+		}
+	}
+	for _, l := range groupings {
+		if !labels[l] {
+			errs = append(errs, fmt.Sprintf("%s: grouping label %q is on none of the metrics %v", where, l, used))
+		}
+	}
+	return used, errs
+}
+
+// TestPrometheusQueriesNameExportedMetrics checks every Prometheus query of
+// the dashboards (panels and variables) and every alert and recording rule
+// against the metrics the consumer exports, and has promtool parse them all.
+func TestPrometheusQueriesNameExportedMetrics(t *testing.T) {
+	m := consumerMetrics(t).series
+	type expr struct{ where, text string }
+	var exprs []expr
+	for file, d := range loadDashboards(t) {
+		for _, q := range d.queries(file) {
+			if q.ds.Type == promDatasource {
+				exprs = append(exprs, expr{q.where, q.text})
+			}
+		}
+		for _, v := range d.Templating.List {
+			if v.Datasource.Type == promDatasource {
+				// label_values(metric, label) is Grafana's, not PromQL.
+				lv := regexp.MustCompile(`^label_values\((.*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`).FindStringSubmatch(v.Query.Query)
+				if lv == nil {
+					t.Errorf("%s: variable %s: query %q is not label_values(selector, label)", file, v.Name, v.Query.Query)
+					continue
+				}
+				exprs = append(exprs, expr{fmt.Sprintf("%s: variable %s", filepath.Base(file), v.Name), fmt.Sprintf("count by (%s) (%s)", lv[2], lv[1])})
+			}
+		}
+	}
+	var rules struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert  string `json:"alert"`
+				Record string `json:"record"`
+				Expr   string `json:"expr"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	b, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			exprs = append(exprs, expr{"alerts.yml: " + r.Alert + r.Record, r.Expr})
+		}
+	}
+	usedAll := map[string]bool{}
+	for _, e := range exprs {
+		used, errs := checkPromQL(e.where, e.text, m)
+		for _, msg := range errs {
+			t.Error(msg)
+		}
+		if len(used) == 0 && !strings.Contains(e.text, "up{") {
+			t.Errorf("%s: %q uses no consumer metric", e.where, e.text)
+		}
+		for _, u := range used {
+			usedAll[u] = true
+		}
+	}
+	t.Logf("%d queries and rules use %d exported series", len(exprs), len(usedAll))
+
+	// promtool parses each expression as a recording rule.
+	promtool := lookBinary(t, "promtool")
+	var sb strings.Builder
+	sb.WriteString("groups:\n  - name: dashboards\n    rules:\n")
+	for i, e := range exprs {
+		fmt.Fprintf(&sb, "      - record: dashboard:query_%d\n        expr: %q\n", i, grafanaVars.Replace(e.text))
+	}
+	path := filepath.Join(t.TempDir(), "dashboard_rules.yml")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput() //nolint:gosec // Test tool.
+	if err != nil {
+		t.Fatalf("promtool check rules on the dashboard queries: %v\n%s", err, out)
+	}
+}
+
+// TestCheckPromQLFindsMistakes makes sure the query check rejects what it
+// is meant to reject.
+func TestCheckPromQLFindsMistakes(t *testing.T) {
+	m := exportedMetrics{}
+	m.add("textpulse_records_written_total", 0, nil)
+	m.add("textpulse_consumer_lag_records", 0, []string{"topic", "partition"})
+	for _, tc := range []struct {
+		name, expr string
+		ok         bool
+	}{
+		{"known counter", `sum(rate(textpulse_records_written_total{job=~"$job"}[$__rate_interval]))`, true},
+		{"grouping by a label of the metric", `sum by (topic, partition) (textpulse_consumer_lag_records)`, true},
+		{"a string that looks like a metric", `textpulse_consumer_lag_records{topic="textpulse_nope"}`, true},
+		{"unknown metric", `rate(textpulse_records_stored_total[5m])`, false},
+		{"unknown label in a matcher", `textpulse_consumer_lag_records{topik="a"}`, false},
+		{"unknown grouping label", `sum by (stage) (textpulse_consumer_lag_records)`, false},
+		{"histogram series of a counter", `textpulse_records_written_total_bucket`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := checkPromQL("test", tc.expr, m)
+			if (len(errs) == 0) != tc.ok {
+				t.Fatalf("checkPromQL(%q) = %v, want ok=%v", tc.expr, errs, tc.ok)
+			}
+		})
+	}
+}
+
+// lookBinary returns the path of a tool installed by scripts/tools.sh,
+// skipping the test when it is missing (failing under
+// TEXTPULSE_TEST_REQUIRE_SERVICES=1).
+func lookBinary(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv(envRequire) == "1" {
+		t.Fatalf("%s not found and %s=1: run scripts/tools.sh install", name, envRequire)
+	}
+	t.Skipf("%s not found; run scripts/tools.sh install", name)
+	return ""
+}
+
+// clickhouseMacros turns the Grafana ClickHouse plugin's macros into plain
+// SQL over the last day.
+var clickhouseMacros = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`\$__timeFilter\((\w+)\)`), "$1 >= now() - INTERVAL 1 DAY AND $1 <= now() + INTERVAL 1 HOUR"},
+	{regexp.MustCompile(`\$__timeInterval\((\w+)\)`), "toStartOfInterval(toDateTime($1), INTERVAL 60 second)"},
+	{regexp.MustCompile(`\$__fromTime`), "(now() - INTERVAL 1 DAY)"},
+	{regexp.MustCompile(`\$__toTime`), "now()"},
+	{regexp.MustCompile(`\$__interval_s`), "60"},
+}
+
+// chdbScript runs SQL steps in one chdb session, like a server, and prints
+// one JSON line per step: {"name", "rows", "error"}.
+const chdbScript = `
+import json, sys, tempfile
+from chdb import session as chs
+steps = json.load(open(sys.argv[1]))
+with tempfile.TemporaryDirectory() as path:
+    s = chs.Session(path)
+    for st in steps:
+        res = {"name": st["name"], "rows": 0, "error": ""}
+        try:
+            out = s.query(st["sql"], "JSONEachRow")
+            text = out.bytes().decode() if hasattr(out, "bytes") else str(out or "")
+            res["rows"] = len([l for l in text.splitlines() if l.strip()])
+        except Exception as exc:
+            res["error"] = str(exc) or repr(exc)
+        print(json.dumps(res))
+    close = getattr(s, "close", None) or getattr(s, "cleanup", None)
+    if close:
+        close()
+`
+
+// TestClickHousePanelsRunOnTheSchema runs every ClickHouse panel query, with
+// the plugin's macros expanded, on the rendered modern DDL in chdb (an
+// embedded ClickHouse), after inserting a few rows through the main table
+// (the rollup is filled by its materialized view). Each query must run and
+// return rows: a misspelt table or column fails.
+func TestClickHousePanelsRunOnTheSchema(t *testing.T) {
+	python := os.Getenv(envChdbPython)
+	if python == "" {
+		if os.Getenv(envRequire) == "1" {
+			t.Fatalf("%s is not set and %s=1", envChdbPython, envRequire)
+		}
+		t.Skipf("%s is not set; source scripts/env.sh", envChdbPython)
+	}
+	type step struct {
+		Name string `json:"name"`
+		SQL  string `json:"sql"`
+	}
+	ddl, err := schemas.Render(schemas.Options{Dialect: schemas.DialectModern})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []step
+	for _, s := range ddl {
+		steps = append(steps, step{"ddl " + s.Name, s.SQL})
+	}
+	now := time.Now().UTC().Add(-time.Hour).Format("2006-01-02 15:04:05")
+	steps = append(steps, step{"insert", `INSERT INTO textpulse.events
+		(kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, event_id, text, source, author, lang, created_at,
+		 sentiment_label, sentiment_score, emotion_label, emotion_labels, emotion_scores, status, failed_stages) VALUES
+		('events', 0, 1, '` + now + `', 'a', 'I love it', 'web', 'ann', 'en', '` + now + `', 'positive', 0.9, 'joy', ['joy','anger'], [0.8,0.2], 'ok', []),
+		('events', 0, 2, '` + now + `', 'b', 'I hate it', 'app', 'bob', 'de', '` + now + `', 'negative', 0.8, 'anger', ['joy','anger'], [0.1,0.9], 'ok', []),
+		('events', 1, 3, '` + now + `', 'c', 'meh', 'web', 'ann', 'en', '` + now + `', '', 0, '', [], [], 'partial', ['sentiment'])`})
+	nPanels := 0
+	for file, d := range loadDashboards(t) {
+		for _, q := range d.queries(file) {
+			if q.ds.Type != chDatasource {
+				continue
+			}
+			sql := q.text
+			for _, m := range clickhouseMacros {
+				sql = m.re.ReplaceAllString(sql, m.repl)
+			}
+			if strings.Contains(sql, "$") {
+				t.Errorf("%s: unexpanded macro or variable in %q", q.where, sql)
+			}
+			steps = append(steps, step{q.where, sql})
+			nPanels++
+		}
+	}
+	if nPanels == 0 {
+		t.Fatal("no ClickHouse panels")
+	}
+	dir := t.TempDir()
+	plan, err := json.Marshal(steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planPath, scriptPath := filepath.Join(dir, "steps.json"), filepath.Join(dir, "run.py")
+	if err := os.WriteFile(planPath, plan, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(scriptPath, []byte(chdbScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, scriptPath, planPath) //nolint:gosec // Test interpreter.
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run chdb: %v\n%s", err, stderr.String())
+	}
+	var results []struct {
+		Name  string `json:"name"`
+		Rows  int    `json:"rows"`
+		Error string `json:"error"`
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var r struct {
+			Name  string `json:"name"`
+			Rows  int    `json:"rows"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("chdb output %q: %v\nstderr:\n%s", line, err, stderr.String())
+		}
+		results = append(results, r)
+	}
+	if len(results) != len(steps) {
+		t.Fatalf("%d results for %d steps\nstderr:\n%s", len(results), len(steps), stderr.String())
+	}
+	for i, r := range results {
+		switch {
+		case r.Error != "":
+			t.Errorf("%s: %s\nSQL:\n%s", r.Name, r.Error, steps[i].SQL)
+		case !strings.HasPrefix(r.Name, "ddl ") && r.Name != "insert" && r.Rows == 0:
+			t.Errorf("%s: no rows over the sample data\nSQL:\n%s", r.Name, steps[i].SQL)
+		}
+	}
+	t.Logf("%d ClickHouse panel queries ran on the rendered DDL", nPanels)
+}
