@@ -78,7 +78,7 @@ deploy-check: services tools
 	promtool test rules deploy/prometheus/alerts_test.yml
 	$(ENV) TEXTPULSE_TEST_REQUIRE_SERVICES=1 $(GO) test $(GOTEST_FLAGS) ./deploy/...
 
-demo: services build
+demo: services tools build
 	scripts/demo.sh
 
 stop:

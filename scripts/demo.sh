@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end demo on local defaults: produce sample events to the default
 # topic, run the consumer with the embedding and sentiment stages against the
-# bundled OpenAI-compatible simulator until every event is in ClickHouse (or
-# dead-lettered), stop it gracefully and show what landed. Expects
-# `make services build`.
+# bundled OpenAI-compatible simulator and the emotion stage on a small ONNX
+# model on the CPU, until every event is in ClickHouse (or dead-lettered),
+# stop it gracefully and show what landed. Expects `make services tools build`.
 #
 #   scripts/demo.sh [COUNT]    (default 20000 events, 2% malformed)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${root}"
+# shellcheck source=SCRIPTDIR/env.sh
+source scripts/env.sh
 count="${1:-20000}"
 topic=textpulse.events
 ch() { clickhouse-client --host 127.0.0.1 --port 9000 -q "$1"; }
@@ -32,6 +34,7 @@ stages=()
 for s in embedding sentiment; do
   stages+=("--stages.${s}.enabled" "--stages.${s}.base_url" "http://127.0.0.1:8089/v1" "--stages.${s}.api_key" "demo")
 done
+stages+=("--stages.emotion.enabled" "--stages.emotion.model_dir" "${TEXTPULSE_TEST_MODELS}/tiny-emotion")
 
 echo "==> running the consumer until ${want} rows are stored"
 log="$(mktemp)"
@@ -49,7 +52,7 @@ while :; do
 done
 echo
 echo "==> metrics"
-curl -fsS http://127.0.0.1:9464/metrics | grep -E '^textpulse_(records_consumed_total|records_written_total|dead_letters_total|sink_inserts_total|llm_requests_total)' || true
+curl -fsS http://127.0.0.1:9464/metrics | grep -E '^textpulse_(records_consumed_total|records_written_total|dead_letters_total|sink_inserts_total|llm_requests_total|gpu_texts_total)' || true
 echo "==> stopping the consumer (SIGTERM: drain, commit, leave the group)"
 kill -TERM "${pid}"
 wait "${pid}"
@@ -63,6 +66,8 @@ ch "SELECT kafka_partition, kafka_offset, source, lang, substring(text, 1, 60) A
 ch "SELECT lang, count() AS events FROM textpulse.events FINAL GROUP BY lang ORDER BY events DESC LIMIT 5 FORMAT PrettyCompact"
 echo "==> sentiment by language (rows enriched through the simulator)"
 ch "SELECT lang, sentiment_label, count() AS events, round(avg(sentiment_score), 3) AS avg_score, any(length(embedding)) AS dims FROM textpulse.events FINAL WHERE sentiment_model != '' GROUP BY lang, sentiment_label ORDER BY lang, sentiment_label LIMIT 9 FORMAT PrettyCompact"
+echo "==> emotions (ONNX model on the CPU; a generated tiny model, so the labels are not meaningful)"
+ch "SELECT emotion_label, count() AS events, any(emotion_model) AS model FROM textpulse.events FINAL WHERE emotion_model != '' GROUP BY emotion_label ORDER BY events DESC LIMIT 7 FORMAT PrettyCompact"
 echo "==> per-minute rollup"
 ch "SELECT minute, source, sum(events) AS events FROM textpulse.events_per_minute GROUP BY minute, source ORDER BY minute DESC, events DESC LIMIT 5 FORMAT PrettyCompact"
 echo "demo done: ${valid} valid events stored; malformed ones are in ${topic}.dlq"
