@@ -60,8 +60,6 @@ type Config struct {
 	// FetchMaxPartitionBytes bounds the bytes of one partition in a fetch
 	// response; larger values drain a backlog in fewer round trips.
 	FetchMaxPartitionBytes int `koanf:"fetch_max_partition_bytes"`
-	// MaxBufferedRecords bounds records fetched but not yet polled.
-	MaxBufferedRecords int `koanf:"max_buffered_records"`
 	// LagInterval is how often consumer lag is computed; 0 disables it.
 	LagInterval time.Duration  `koanf:"lag_interval"`
 	TLS         tlsconf.Config `koanf:"tls"`
@@ -82,7 +80,6 @@ func DefaultConfig() Config {
 		RebalanceTimeout:       60 * time.Second,
 		FetchMaxBytes:          50 << 20,
 		FetchMaxPartitionBytes: 10 << 20,
-		MaxBufferedRecords:     100000,
 		LagInterval:            15 * time.Second,
 	}
 }
@@ -112,8 +109,8 @@ func (c Config) Validate() error {
 	if c.SessionTimeout <= 0 || c.RebalanceTimeout <= 0 {
 		errs = append(errs, errors.New("kafka.session_timeout and kafka.rebalance_timeout must be positive"))
 	}
-	if c.FetchMaxBytes < 1 || c.MaxBufferedRecords < 1 {
-		errs = append(errs, errors.New("kafka.fetch_max_bytes and kafka.max_buffered_records must be positive"))
+	if c.FetchMaxBytes < 1 {
+		errs = append(errs, errors.New("kafka.fetch_max_bytes must be positive"))
 	}
 	switch strings.ToLower(c.SASL.Mechanism) {
 	case "", "plain", "scram-sha-256", "scram-sha-512":
@@ -204,7 +201,6 @@ func (c Config) ConsumerOpts(log *slog.Logger, reg prometheus.Registerer) ([]kgo
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.RebalanceTimeout(c.RebalanceTimeout),
 		kgo.FetchMaxBytes(int32(min(c.FetchMaxBytes, 1<<30))), //nolint:gosec // Bounded above.
-		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
 		kgo.WithLogger(newLogger(log)),
 		kgo.WithHooks(newClientMetrics(reg)),
 	)
