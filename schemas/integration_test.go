@@ -103,7 +103,7 @@ func insertSQL(t *testing.T, o schemas.Options, rows []sampleRow, at time.Time, 
 	cols := schemas.InsertColumns()
 	var b strings.Builder
 	fmt.Fprintf(&b, "INSERT INTO %s.%s (%s)", o.Database, o.Table, strings.Join(cols, ", "))
-	settings := schemas.InsertSettings(o.Dialect, token)
+	settings := schemas.InsertSettings(o, token)
 	if len(settings) > 0 {
 		names := slices.Sorted(maps.Keys(settings))
 		for i, name := range names {

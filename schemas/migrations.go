@@ -44,6 +44,10 @@ type Migration struct {
 // exception then is code 44 "column with this name already exists", which
 // the runner can take as applied (or check system.columns first).
 //
+// In cluster mode (Options.Cluster) such a statement runs ON CLUSTER on the
+// local table (Table+LocalSuffix) and again on the Distributed table, which
+// does not follow the local table's columns by itself.
+//
 // A column that the materialized view should aggregate needs the view
 // dropped (DROP TABLE IF EXISTS db.table_per_minute_mv) and created again
 // with the TO form; the rollup rows stay, as they live in their own table.

@@ -10,6 +10,23 @@ const (
 	DefaultDatabase    = "textpulse"
 	DefaultTable       = "events"
 	DefaultDedupWindow = 1000
+	// DefaultZooKeeperPath is the replication path of the tables in
+	// cluster mode. {shard} and {replica} are server macros; {database} and
+	// {table} are replaced with the database and the local table name when
+	// the DDL is rendered, so the path works on servers of every version.
+	DefaultZooKeeperPath = "/clickhouse/tables/{shard}/{database}/{table}"
+	// DefaultMigrationsZooKeeperPath is the replication path of the
+	// migrations table in cluster mode. It has no {shard}: every node of
+	// the cluster is a replica of one migrations table, so a migration
+	// recorded through any node is seen from all of them.
+	DefaultMigrationsZooKeeperPath = "/clickhouse/tables/all/{database}/{table}"
+	// DefaultReplicaName is the replica name of the tables in cluster mode,
+	// the server's {replica} macro.
+	DefaultReplicaName = "{replica}"
+	// LocalSuffix is appended to the names of the tables that hold the
+	// data on each shard in cluster mode; the Distributed tables over them
+	// carry the plain names.
+	LocalSuffix = "_local"
 )
 
 // MigrationsTable is the name of the table, in Options.Database, that records
@@ -33,7 +50,30 @@ type Options struct {
 	// table and the rollup table on DialectModern: how many recent insert
 	// blocks each remembers for deduplication. 0 means DefaultDedupWindow.
 	DedupWindow int
+	// Cluster, when set, renders the DDL for a cluster of that name (a
+	// cluster in the servers' remote_servers): every statement runs ON
+	// CLUSTER, the MergeTree tables become Replicated* tables named
+	// Table+LocalSuffix (and Table+"_per_minute"+LocalSuffix), and
+	// Distributed tables with the plain names route INSERTs to the shards
+	// and fan out queries. The migrations table is replicated to every node.
+	Cluster string
+	// ZooKeeperPath is the replication path of the data tables in cluster
+	// mode; "" means DefaultZooKeeperPath.
+	ZooKeeperPath string
+	// MigrationsZooKeeperPath is the replication path of the migrations
+	// table in cluster mode; "" means DefaultMigrationsZooKeeperPath.
+	MigrationsZooKeeperPath string
+	// ReplicaName is the replica name in cluster mode; "" means
+	// DefaultReplicaName.
+	ReplicaName string
 }
+
+// Clustered reports whether the options render DDL for a cluster.
+func (o Options) Clustered() bool { return o.Cluster != "" }
+
+// InsertTable returns the table the sink inserts into: Table, which in
+// cluster mode is the Distributed table.
+func (o Options) InsertTable() string { return o.WithDefaults().Table }
 
 // WithDefaults returns o with empty fields set to their defaults. Render,
 // Queries and Migrations apply it themselves; callers use it to learn the
@@ -48,14 +88,25 @@ func (o Options) WithDefaults() Options {
 	if o.DedupWindow == 0 {
 		o.DedupWindow = DefaultDedupWindow
 	}
+	if o.ZooKeeperPath == "" {
+		o.ZooKeeperPath = DefaultZooKeeperPath
+	}
+	if o.MigrationsZooKeeperPath == "" {
+		o.MigrationsZooKeeperPath = DefaultMigrationsZooKeeperPath
+	}
+	if o.ReplicaName == "" {
+		o.ReplicaName = DefaultReplicaName
+	}
 	return o
 }
 
 // Validate checks the options after applying the defaults. Identifiers must
 // match ^[A-Za-z_][A-Za-z0-9_]*$, the database must not be a system database,
 // the table must not clash with the migrations table, the dialect must be
-// DialectLegacy or DialectModern and the numbers must not be negative. The
-// error is an *OptionError.
+// DialectLegacy or DialectModern and the numbers must not be negative. A
+// cluster name must be an identifier too, and the replication paths must
+// start with "/" and, like the replica name, hold no quote, backslash or
+// control character. The error is an *OptionError.
 func (o Options) Validate() error {
 	o = o.WithDefaults()
 	if !validIdentifier(o.Database) {
@@ -87,7 +138,41 @@ func (o Options) Validate() error {
 		return &OptionError{Option: "DedupWindow", Value: strconv.Itoa(o.DedupWindow), Err: ErrInvalidOption,
 			Reason: "must not be negative"}
 	}
+	if o.Cluster == "" {
+		return nil
+	}
+	if !validIdentifier(o.Cluster) {
+		return &OptionError{Option: "Cluster", Value: o.Cluster, Err: ErrInvalidIdentifier,
+			Reason: "want ^[A-Za-z_][A-Za-z0-9_]*$"}
+	}
+	for _, p := range []struct{ name, value string }{
+		{"ZooKeeperPath", o.ZooKeeperPath},
+		{"MigrationsZooKeeperPath", o.MigrationsZooKeeperPath},
+	} {
+		if !strings.HasPrefix(p.value, "/") || !plainText(p.value) {
+			return &OptionError{Option: p.name, Value: p.value, Err: ErrInvalidOption,
+				Reason: "want an absolute path without quotes, backslashes or control characters"}
+		}
+	}
+	if !plainText(o.ReplicaName) {
+		return &OptionError{Option: "ReplicaName", Value: o.ReplicaName, Err: ErrInvalidOption,
+			Reason: "want a name without quotes, backslashes or control characters"}
+	}
 	return nil
+}
+
+// plainText reports whether s is non-empty and holds no quote, backslash or
+// control character, so that it reads the same inside any SQL literal.
+func plainText(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune("'\"\\`", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // validIdentifier reports whether s matches ^[A-Za-z_][A-Za-z0-9_]*$.

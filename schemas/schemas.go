@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/template"
 )
@@ -75,22 +76,33 @@ func InsertColumns() []string {
 // InsertSettings returns the query settings for an INSERT of one batch into
 // the main table, so that retrying the batch with the same token adds
 // nothing to the main table or the per-minute rollup. token identifies the
-// batch (the same records give the same token). On DialectLegacy it returns
-// nil: 18.16 knows neither setting, and retried batches are collapsed by the
-// main table's ReplacingMergeTree instead. The values are strings; the map
-// is new on each call and converts to clickhouse-go's clickhouse.Settings.
-func InsertSettings(d Dialect, token string) map[string]any {
-	if d != DialectModern {
-		return nil
+// batch (the same records give the same token). On DialectLegacy without a
+// cluster it returns nil: 18.16 knows neither deduplication setting, and
+// retried batches are collapsed by the main table's ReplacingMergeTree
+// instead. In cluster mode the INSERT goes through the Distributed table
+// with insert_distributed_sync = 1, so that it returns only once every
+// shard stored its rows, and offsets are never committed for rows that wait
+// in a node's local queue. Numeric settings that legacy servers may receive
+// are ints, the others strings; the map is new on each call and converts to
+// clickhouse-go's clickhouse.Settings.
+func InsertSettings(o Options, token string) map[string]any {
+	s := map[string]any{}
+	if o.Clustered() {
+		// An int: servers before 19.x read settings as numbers on the
+		// wire, and clickhouse-go encodes only ints and bools that way.
+		s["insert_distributed_sync"] = 1
 	}
-	s := map[string]any{
+	if o.Dialect == DialectModern {
 		// Servers from 24.7 on push a block that the main table dropped as
 		// a duplicate through the view; with this setting the rollup table
 		// drops it as well. Earlier servers never push it.
-		"deduplicate_blocks_in_dependent_materialized_views": "1",
+		s["deduplicate_blocks_in_dependent_materialized_views"] = "1"
+		if token != "" {
+			s["insert_deduplication_token"] = token
+		}
 	}
-	if token != "" {
-		s["insert_deduplication_token"] = token
+	if len(s) == 0 {
+		return nil
 	}
 	return s
 }
@@ -100,6 +112,14 @@ func InsertSettings(d Dialect, token string) map[string]any {
 // that order. Every statement uses IF NOT EXISTS, so running them again is
 // harmless. They are the statements of migration 1.
 //
+// In cluster mode (Options.Cluster) every statement runs ON CLUSTER, the
+// main and rollup tables are Replicated tables named with LocalSuffix, each
+// followed by a Distributed table with the plain name, and the view reads
+// the local main table on each shard and writes the local rollup table. The
+// Distributed main table shards rows by cityHash64 of their Kafka
+// coordinates, so a retried record always lands on the shard that holds its
+// first copy and collapses with it there.
+//
 // The rollup counts are exact only while no insert is retried: on legacy
 // servers a retried batch is counted twice in the rollup (the main table
 // collapses the copies), while modern servers drop an insert that repeats a
@@ -107,6 +127,16 @@ func InsertSettings(d Dialect, token string) map[string]any {
 // settings of InsertSettings. Exact counts come from the main table with
 // FINAL.
 func Render(o Options) ([]Statement, error) {
+	if o.Clustered() {
+		return renderDDL(o, []ddlTemplate{
+			{name: "create_database", file: "database.sql.tmpl"},
+			{name: "create_table", file: "events.sql.tmpl"},
+			{name: "create_distributed_table", file: "events_distributed.sql.tmpl"},
+			{name: "create_rollup_table", file: "per_minute.sql.tmpl"},
+			{name: "create_rollup_distributed_table", file: "per_minute_distributed.sql.tmpl"},
+			{name: "create_rollup_view", file: "per_minute_mv.sql.tmpl"},
+		})
+	}
 	return renderDDL(o, []ddlTemplate{
 		{name: "create_database", file: "database.sql.tmpl"},
 		{name: "create_table", file: "events.sql.tmpl"},
@@ -139,6 +169,11 @@ type templateData struct {
 	Modern          bool
 	TTLDays         int
 	DedupWindow     int
+	// Cluster is the cluster name, empty when not in cluster mode.
+	Cluster string
+	// Local is LocalSuffix in cluster mode and empty otherwise: the data
+	// tables are named Table+Local.
+	Local string
 }
 
 func renderDDL(o Options, tmpls []ddlTemplate) ([]Statement, error) {
@@ -194,6 +229,37 @@ func renderFile(o Options, path string) (string, error) {
 			}
 			return ""
 		},
+		// onCluster renders the ON CLUSTER clause in cluster mode.
+		"onCluster": func() string {
+			if o.Clustered() {
+				return " ON CLUSTER " + o.Cluster
+			}
+			return ""
+		},
+		// engine renders a MergeTree-family engine for the table; in
+		// cluster mode its Replicated form, with the replication path for
+		// the table and the replica name.
+		"engine": func(family, params, table string) string {
+			return engine(o, family, params, o.ZooKeeperPath, table)
+		},
+		// migrationsEngine is engine for the migrations table, which is
+		// replicated to every node.
+		"migrationsEngine": func(family, params string) string {
+			return engine(o, family, params, o.MigrationsZooKeeperPath, MigrationsTable)
+		},
+		// dedupSetting renders the insert deduplication window setting on
+		// modern servers: the replicated one in cluster mode.
+		"dedupSetting": func() string {
+			switch {
+			case !modern:
+				return ""
+			case o.Clustered():
+				return ", replicated_deduplication_window = " + strconv.Itoa(o.DedupWindow)
+			}
+			return ", non_replicated_deduplication_window = " + strconv.Itoa(o.DedupWindow)
+		},
+		// quote renders a string literal.
+		"quote": quoteString,
 	}
 	t, err := template.New(path).Funcs(funcs).Option("missingkey=error").Parse(string(src))
 	if err != nil {
@@ -207,11 +273,36 @@ func renderFile(o Options, path string) (string, error) {
 		Modern:          modern,
 		TTLDays:         o.TTLDays,
 		DedupWindow:     o.DedupWindow,
+		Cluster:         o.Cluster,
+		Local:           localSuffix(o),
 	})
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(buf.String()), nil
+}
+
+// localSuffix returns LocalSuffix in cluster mode and "" otherwise.
+func localSuffix(o Options) string {
+	if o.Clustered() {
+		return LocalSuffix
+	}
+	return ""
+}
+
+// engine renders family(params), or in cluster mode
+// Replicatedfamily('path', 'replica'[, params]) with {database} and {table}
+// in path replaced by the database and table names.
+func engine(o Options, family, params, path, table string) string {
+	if !o.Clustered() {
+		return family + "(" + params + ")"
+	}
+	path = strings.NewReplacer("{database}", o.Database, "{table}", table).Replace(path)
+	args := quoteString(path) + ", " + quoteString(o.ReplicaName)
+	if params != "" {
+		args += ", " + params
+	}
+	return "Replicated" + family + "(" + args + ")"
 }
 
 // quoteString returns s as a single-quoted ClickHouse string literal.

@@ -28,6 +28,13 @@ func goldenCases() []struct {
 	legacyCustom, modernCustom := custom, custom
 	legacyCustom.Dialect = schemas.DialectLegacy
 	modernCustom.Dialect = schemas.DialectModern
+	cluster := schemas.Options{Cluster: "analytics_cluster"}
+	legacyCluster, modernCluster := cluster, cluster
+	legacyCluster.Dialect = schemas.DialectLegacy
+	modernCluster.Dialect = schemas.DialectModern
+	clusterCustom := schemas.Options{Database: "analytics", Table: "tweets", TTLDays: 90, DedupWindow: 250,
+		Cluster: "prod", ZooKeeperPath: "/ch/{shard}/{database}/{table}", MigrationsZooKeeperPath: "/ch/global/{table}",
+		ReplicaName: "{host}", Dialect: schemas.DialectModern}
 	return []struct {
 		file string
 		opts schemas.Options
@@ -36,6 +43,9 @@ func goldenCases() []struct {
 		{"modern_default", schemas.Options{Dialect: schemas.DialectModern}},
 		{"legacy_custom", legacyCustom},
 		{"modern_custom", modernCustom},
+		{"legacy_cluster", legacyCluster},
+		{"modern_cluster", modernCluster},
+		{"modern_cluster_custom", clusterCustom},
 	}
 }
 
@@ -261,6 +271,16 @@ func TestValidate(t *testing.T) {
 		{"dialect unknown", schemas.Options{Dialect: 7}, schemas.ErrInvalidOption, "Dialect"},
 		{"negative ttl", schemas.Options{Dialect: modern, TTLDays: -1}, schemas.ErrInvalidOption, "TTLDays"},
 		{"negative window", schemas.Options{Dialect: modern, DedupWindow: -5}, schemas.ErrInvalidOption, "DedupWindow"},
+		{"cluster", schemas.Options{Dialect: modern, Cluster: "prod_1"}, nil, ""},
+		{"cluster custom paths", schemas.Options{Dialect: modern, Cluster: "prod", ZooKeeperPath: "/ch/{shard}/{table}",
+			MigrationsZooKeeperPath: "/ch/all/{table}", ReplicaName: "{host}-1"}, nil, ""},
+		{"paths ignored without cluster", schemas.Options{Dialect: modern, ZooKeeperPath: "relative"}, nil, ""},
+		{"cluster with dash", schemas.Options{Dialect: modern, Cluster: "prod-1"}, schemas.ErrInvalidIdentifier, "Cluster"},
+		{"cluster injection", schemas.Options{Dialect: modern, Cluster: "c; DROP TABLE x"}, schemas.ErrInvalidIdentifier, "Cluster"},
+		{"relative zookeeper path", schemas.Options{Dialect: modern, Cluster: "c", ZooKeeperPath: "tables/{shard}"}, schemas.ErrInvalidOption, "ZooKeeperPath"},
+		{"zookeeper path with quote", schemas.Options{Dialect: modern, Cluster: "c", ZooKeeperPath: "/t/'x"}, schemas.ErrInvalidOption, "ZooKeeperPath"},
+		{"migrations path with backslash", schemas.Options{Dialect: modern, Cluster: "c", MigrationsZooKeeperPath: `/t/\x`}, schemas.ErrInvalidOption, "MigrationsZooKeeperPath"},
+		{"replica with newline", schemas.Options{Dialect: modern, Cluster: "c", ReplicaName: "r\n"}, schemas.ErrInvalidOption, "ReplicaName"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.Validate()
@@ -297,11 +317,14 @@ func TestValidate(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	got := schemas.Options{Dialect: schemas.DialectLegacy}.WithDefaults()
-	want := schemas.Options{Database: "textpulse", Table: "events", Dialect: schemas.DialectLegacy, DedupWindow: 1000}
+	want := schemas.Options{Database: "textpulse", Table: "events", Dialect: schemas.DialectLegacy, DedupWindow: 1000,
+		ZooKeeperPath: "/clickhouse/tables/{shard}/{database}/{table}", MigrationsZooKeeperPath: "/clickhouse/tables/all/{database}/{table}",
+		ReplicaName: "{replica}"}
 	if got != want {
 		t.Errorf("WithDefaults() = %+v, want %+v", got, want)
 	}
-	kept := schemas.Options{Database: "a", Table: "b", DedupWindow: 3, TTLDays: 2}
+	kept := schemas.Options{Database: "a", Table: "b", DedupWindow: 3, TTLDays: 2, Cluster: "c",
+		ZooKeeperPath: "/p", MigrationsZooKeeperPath: "/m", ReplicaName: "r"}
 	if got := kept.WithDefaults(); got != kept {
 		t.Errorf("WithDefaults() = %+v, want %+v", got, kept)
 	}
@@ -500,10 +523,12 @@ func TestEventSchema(t *testing.T) {
 }
 
 func TestInsertSettings(t *testing.T) {
-	if got := schemas.InsertSettings(schemas.DialectLegacy, "tok"); got != nil {
+	legacy := schemas.Options{Dialect: schemas.DialectLegacy}
+	modern := schemas.Options{Dialect: schemas.DialectModern}
+	if got := schemas.InsertSettings(legacy, "tok"); got != nil {
 		t.Errorf("legacy settings = %v, want nil", got)
 	}
-	got := schemas.InsertSettings(schemas.DialectModern, "t:0:1-9")
+	got := schemas.InsertSettings(modern, "t:0:1-9")
 	want := map[string]any{
 		"insert_deduplication_token":                         "t:0:1-9",
 		"deduplicate_blocks_in_dependent_materialized_views": "1",
@@ -511,8 +536,18 @@ func TestInsertSettings(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("modern settings = %v, want %v", got, want)
 	}
-	if _, ok := schemas.InsertSettings(schemas.DialectModern, "")["insert_deduplication_token"]; ok {
+	if _, ok := schemas.InsertSettings(modern, "")["insert_deduplication_token"]; ok {
 		t.Error("empty token is sent")
+	}
+	// In cluster mode the INSERT through the Distributed table must not
+	// return before the shards stored the rows.
+	legacy.Cluster, modern.Cluster = "main", "main"
+	if got := schemas.InsertSettings(legacy, "tok"); !maps.Equal(got, map[string]any{"insert_distributed_sync": 1}) {
+		t.Errorf("legacy cluster settings = %v, want only insert_distributed_sync", got)
+	}
+	want["insert_distributed_sync"] = 1
+	if got := schemas.InsertSettings(modern, "t:0:1-9"); !maps.Equal(got, want) {
+		t.Errorf("modern cluster settings = %v, want %v", got, want)
 	}
 }
 

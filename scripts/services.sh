@@ -9,6 +9,8 @@
 #   clickhouse  Debian's clickhouse-server, config from deploy/clickhouse
 #               native 127.0.0.1:9000, http 127.0.0.1:8123
 #               pid .local/clickhouse/clickhouse.pid, logs .local/clickhouse/log/
+#   install all also puts ZooKeeper jars in .local/zookeeper/libs for the
+#   tests that start a ClickHouse cluster of their own
 #
 # Every action is idempotent: install skips what is present, start leaves a
 # running service alone (and waits until it answers), stop is a no-op when
@@ -21,9 +23,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "${REPO_ROOT}/scripts/lib/kafka.sh"
 # shellcheck source=SCRIPTDIR/lib/clickhouse.sh
 source "${REPO_ROOT}/scripts/lib/clickhouse.sh"
+# shellcheck source=SCRIPTDIR/lib/zookeeper.sh
+source "${REPO_ROOT}/scripts/lib/zookeeper.sh"
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -61,6 +65,8 @@ run_locked() {
 case "${action}" in
   install | start)
     for s in "${services[@]}"; do run_locked "${s}" "${action}"; done
+    # ZooKeeper jars for the ClickHouse cluster tests (no shared server).
+    if [[ "${action}" == install && "${target}" == all ]]; then zk_install; fi
     ;;
   stop)
     # Reverse order of start.

@@ -53,6 +53,17 @@ type Config struct {
 	// DedupWindow is how many recent insert tokens a modern server keeps
 	// to drop a retried INSERT.
 	DedupWindow int `koanf:"dedup_window"`
+	// Cluster, when set, creates the tables ON CLUSTER as Replicated tables
+	// with a Distributed table over them, which the sink inserts into; see
+	// schemas.Options.Cluster.
+	Cluster string `koanf:"cluster"`
+	// ZooKeeperPath and MigrationsZooKeeperPath are the replication paths
+	// of the data tables and the migrations table in cluster mode;
+	// ReplicaName is the replica name. {shard} and {replica} are server
+	// macros, {database} and {table} are filled in.
+	ZooKeeperPath           string `koanf:"zookeeper_path"`
+	MigrationsZooKeeperPath string `koanf:"migrations_zookeeper_path"`
+	ReplicaName             string `koanf:"replica_name"`
 }
 
 // DefaultConfig returns the defaults for a local server.
@@ -69,6 +80,10 @@ func DefaultConfig() Config {
 		RetryInitial:  200 * time.Millisecond,
 		RetryMax:      15 * time.Second,
 		DedupWindow:   1000,
+
+		ZooKeeperPath:           schemas.DefaultZooKeeperPath,
+		MigrationsZooKeeperPath: schemas.DefaultMigrationsZooKeeperPath,
+		ReplicaName:             schemas.DefaultReplicaName,
 	}
 }
 
@@ -98,7 +113,7 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse.%w", err))
 	}
-	o := schemas.Options{Database: c.Database, Table: c.Table, Dialect: schemas.DialectLegacy, TTLDays: c.TTLDays, DedupWindow: c.DedupWindow}
+	o := c.schemaOptions(schemas.DialectLegacy)
 	if err := o.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
 	}
@@ -161,7 +176,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 	// caller may retry Open with the same registerer.
 	c.m = newMetrics(reg)
 	c.columns = schemas.InsertColumns()
-	c.insert = insertSQL(cfg.Database, cfg.Table, c.columns)
+	c.insert = insertSQL(cfg.Database, c.Options().InsertTable(), c.columns)
 	if err := checkColumns(c.columns); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -173,6 +188,9 @@ func (c *ClickHouse) detect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	if err := c.conn.Ping(ctx); err != nil {
+		if isAuthError(err) {
+			return fmt.Errorf("ping clickhouse %v as user %q: %w: %w", c.cfg.Addr, c.cfg.Username, ErrAuthentication, err)
+		}
 		return fmt.Errorf("ping clickhouse %v: %w", c.cfg.Addr, err)
 	}
 	sv, err := c.conn.ServerVersion()
@@ -192,12 +210,22 @@ func (c *ClickHouse) Dialect() schemas.Dialect { return c.dialect }
 
 // Options returns the schema options for the server and configuration.
 func (c *ClickHouse) Options() schemas.Options {
+	return c.cfg.schemaOptions(c.dialect)
+}
+
+// schemaOptions returns the schema options of the configuration for a
+// dialect.
+func (c Config) schemaOptions(d schemas.Dialect) schemas.Options {
 	return schemas.Options{
-		Database:    c.cfg.Database,
-		Table:       c.cfg.Table,
-		Dialect:     c.dialect,
-		TTLDays:     c.cfg.TTLDays,
-		DedupWindow: c.cfg.DedupWindow,
+		Database:                c.Database,
+		Table:                   c.Table,
+		Dialect:                 d,
+		TTLDays:                 c.TTLDays,
+		DedupWindow:             c.DedupWindow,
+		Cluster:                 c.Cluster,
+		ZooKeeperPath:           c.ZooKeeperPath,
+		MigrationsZooKeeperPath: c.MigrationsZooKeeperPath,
+		ReplicaName:             c.ReplicaName,
 	}
 }
 
@@ -275,7 +303,7 @@ func (c *ClickHouse) Write(ctx context.Context, b *processor.Batch) error {
 func (c *ClickHouse) insertOnce(ctx context.Context, b *processor.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.InsertTimeout)
 	defer cancel()
-	if settings := schemas.InsertSettings(c.dialect, b.DedupToken()); len(settings) > 0 {
+	if settings := schemas.InsertSettings(c.Options(), b.DedupToken()); len(settings) > 0 {
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings(settings)))
 	}
 	batch, err := c.conn.PrepareBatch(ctx, c.insert, driver.WithReleaseConnection())

@@ -11,6 +11,28 @@ import (
 // fill: the binary and the schema package disagree.
 var ErrUnknownColumn = errors.New("unknown insert column")
 
+// ErrAuthentication means the server refused the credentials: an unknown
+// user, a wrong or missing password, or a user not allowed from this
+// address. Retrying with the same configuration cannot succeed.
+var ErrAuthentication = errors.New("clickhouse authentication failed")
+
+// isAuthError reports server errors that refuse the credentials.
+func isAuthError(err error) bool {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return false
+	}
+	switch ex.Code {
+	case 192, // UNKNOWN_USER
+		193, // WRONG_PASSWORD
+		194, // REQUIRED_PASSWORD
+		195, // IP_ADDRESS_NOT_ALLOWED
+		516: // AUTHENTICATION_FAILED
+		return true
+	}
+	return false
+}
+
 // appendError is a client-side error while filling an insert column.
 type appendError struct {
 	column string

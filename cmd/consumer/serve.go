@@ -63,6 +63,10 @@ func openSink(ctx context.Context, cfg sink.Config, log *slog.Logger, reg promet
 	return backoff.Retry(ctx, func() (*sink.ClickHouse, error) {
 		attempt++
 		s, err := sink.Open(ctx, cfg, log, reg)
+		if errors.Is(err, sink.ErrAuthentication) {
+			// Refused credentials stay refused: fail instead of retrying.
+			return nil, backoff.Permanent(err)
+		}
 		if err != nil {
 			log.Warn("connect to clickhouse, will retry", "addr", strings.Join(cfg.Addr, ","), "attempt", attempt, "err", err)
 			return nil, err
@@ -141,12 +145,14 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	opts = append(opts, p.ClientOpts()...)
-	opts = append(opts, kgo.MaxBufferedBytes(2*cfg.Batch.MaxBytes))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
 	defer closeClient(cl, log)
+	if err := checkKafkaAuth(ctx, cl); err != nil {
+		return err
+	}
 	health.set(p, snk)
 
 	lagCtx, stopLag := context.WithCancel(ctx)

@@ -1,0 +1,50 @@
+package sink_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/textpulse/textpulse/schemas"
+	"github.com/textpulse/textpulse/sink"
+)
+
+func TestConfigValidateCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(*sink.Config)
+		wantErr string
+	}{
+		{"single node", func(*sink.Config) {}, ""},
+		{"cluster with default paths", func(c *sink.Config) { c.Cluster = "main" }, ""},
+		{"cluster with custom paths", func(c *sink.Config) {
+			c.Cluster, c.ZooKeeperPath, c.ReplicaName = "prod", "/ch/{shard}/{table}", "{host}"
+		}, ""},
+		{"cluster name with dash", func(c *sink.Config) { c.Cluster = "prod-eu" }, "option Cluster"},
+		{"relative zookeeper path", func(c *sink.Config) { c.Cluster, c.ZooKeeperPath = "main", "tables/{shard}" }, "option ZooKeeperPath"},
+		{"empty replica name", func(c *sink.Config) { c.Cluster, c.ReplicaName = "main", "" }, ""},
+		{"replica name with quote", func(c *sink.Config) { c.Cluster, c.ReplicaName = "main", "r'1" }, "option ReplicaName"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sink.DefaultConfig()
+			tc.edit(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Validate() = %v, want an error about %s", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDefaultConfigReplicationDefaults(t *testing.T) {
+	cfg := sink.DefaultConfig()
+	if cfg.Cluster != "" {
+		t.Errorf("default cluster %q, want single-node mode", cfg.Cluster)
+	}
+	if cfg.ZooKeeperPath != schemas.DefaultZooKeeperPath || cfg.ReplicaName != schemas.DefaultReplicaName ||
+		cfg.MigrationsZooKeeperPath != schemas.DefaultMigrationsZooKeeperPath {
+		t.Errorf("replication defaults %q %q %q", cfg.ZooKeeperPath, cfg.MigrationsZooKeeperPath, cfg.ReplicaName)
+	}
+}
