@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -114,20 +113,9 @@ func corpus(t testing.TB, n int) []string {
 		strings.Repeat("a very long sentence that keeps going and going ", 80),
 		strings.Repeat("🙂", 300),
 	}
-	var buf []byte
-	for len(texts) < n {
-		var ev []byte
-		var valid bool
-		ev, valid = g.Next(buf[:0])
-		buf = ev
-		if !valid {
-			continue
-		}
-		var e textgen.Event
-		if err := json.Unmarshal(ev, &e); err != nil {
-			t.Fatal(err)
-		}
-		texts = append(texts, e.Text)
+	more, err := g.Texts(max(n-len(texts), 0))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return texts
+	return append(texts, more...)
 }

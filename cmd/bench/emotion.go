@@ -49,7 +49,11 @@ func runEmotion(ctx context.Context, o options, stdout io.Writer) (*Result, erro
 		"text_length": "realistic social posts (textgen)",
 		"gpu":         "none on this machine: CPU figures only",
 	}
-	texts, err := benchTextList(n)
+	g, err := textgen.New(textgen.Options{Seed: 9})
+	if err != nil {
+		return nil, err
+	}
+	texts, err := g.Texts(n)
 	if err != nil {
 		return nil, err
 	}
@@ -167,24 +171,4 @@ func tokenizerRates(ctx context.Context, o options, path, textsFile string, text
 		return 0, 0, fmt.Errorf("encode.py output %q: %w", out, err)
 	}
 	return goRate, res.Rate, nil
-}
-
-// benchTextList returns the texts of n realistic events.
-func benchTextList(n int) ([]string, error) {
-	g, err := textgen.New(textgen.Options{Seed: 9})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, n)
-	for i := range out {
-		ev, _ := g.Next(nil)
-		var e struct {
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal(ev, &e); err != nil {
-			return nil, err
-		}
-		out[i] = e.Text
-	}
-	return out, nil
 }

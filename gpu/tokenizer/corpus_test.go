@@ -1,7 +1,6 @@
 package tokenizer_test
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -102,19 +101,9 @@ func textgenTexts(t testing.TB, seed uint64, n int) []string {
 	if err != nil {
 		t.Fatalf("new generator: %v", err)
 	}
-	out := make([]string, 0, n)
-	var buf []byte
-	for len(out) < n {
-		var ok bool
-		buf, ok = g.Next(buf[:0])
-		if !ok {
-			continue
-		}
-		var ev textgen.Event
-		if err := json.Unmarshal(buf, &ev); err != nil {
-			t.Fatalf("decode event: %v", err)
-		}
-		out = append(out, ev.Text)
+	out, err := g.Texts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

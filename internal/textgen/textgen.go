@@ -23,6 +23,7 @@ package textgen
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -378,6 +379,26 @@ func makeAuthors(src *rand.PCG) []string {
 func (g *Generator) Next(dst []byte) (ev []byte, valid bool) {
 	ev, info := g.NextInfo(dst)
 	return ev, info.Kind == KindValid
+}
+
+// Texts returns the texts of the next n valid events, skipping malformed
+// ones, for benchmarks and tests of the enrichment stages.
+func (g *Generator) Texts(n int) ([]string, error) {
+	out := make([]string, 0, n)
+	var buf []byte
+	for len(out) < n {
+		var valid bool
+		buf, valid = g.Next(buf[:0])
+		if !valid {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(buf, &e); err != nil {
+			return nil, fmt.Errorf("decode generated event: %w", err)
+		}
+		out = append(out, e.Text)
+	}
+	return out, nil
 }
 
 // NextInfo appends the next event to dst and returns the extended slice and

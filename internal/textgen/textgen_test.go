@@ -558,3 +558,34 @@ func textBytes(ev []byte) int {
 	j := bytes.Index(ev, []byte(`","source":"`))
 	return j - i
 }
+
+func TestTextsAreTheValidEventsTexts(t *testing.T) {
+	opts := Options{Seed: 21, MalformedShare: 0.2, RepeatShare: 0.1}
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts, err := g.Texts(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for len(want) < 300 {
+		ev, valid := ref.Next(nil)
+		if !valid {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(ev, &e); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e.Text)
+	}
+	if !slices.Equal(texts, want) {
+		t.Fatal("Texts differ from the texts of the valid events of the same stream")
+	}
+}

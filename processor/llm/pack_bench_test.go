@@ -2,7 +2,6 @@ package llm
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -17,16 +16,9 @@ func benchTexts(b *testing.B, n int) []string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := make([]string, n)
-	for i := range out {
-		ev, _ := g.Next(nil)
-		var e struct {
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal(ev, &e); err != nil {
-			b.Fatal(err)
-		}
-		out[i] = e.Text
+	out, err := g.Texts(n)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return out
 }
