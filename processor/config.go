@@ -10,7 +10,9 @@ import (
 type BatchConfig struct {
 	// MaxRecords cuts a batch at this many records.
 	MaxRecords int `koanf:"max_records"`
-	// MaxBytes cuts a batch once its record values reach this many bytes.
+	// MaxBytes cuts a batch once its record values, plus the results the
+	// stages expect to add to each record (embedding vectors; see
+	// ResultSizer), reach this many bytes.
 	MaxBytes int `koanf:"max_bytes"`
 	// MaxWait cuts a non-empty batch this long after its first record.
 	MaxWait time.Duration `koanf:"max_wait"`

@@ -46,6 +46,9 @@ type Pipeline struct {
 	dlq    DeadLetterSink
 	log    *slog.Logger
 	m      *metrics
+	// resultBytes is what the stages add to a record, by their
+	// ResultSizer estimates.
+	resultBytes int
 
 	rebalance chan struct{}
 	assigned  atomic.Int64
@@ -74,16 +77,23 @@ func New(batch BatchConfig, dec DecodeConfig, deps Deps) (*Pipeline, error) {
 	if deps.Registerer == nil {
 		deps.Registerer = prometheus.NewRegistry()
 	}
+	resultBytes := 0
+	for _, s := range deps.Stages {
+		if rs, ok := s.(ResultSizer); ok {
+			resultBytes += rs.ResultBytes()
+		}
+	}
 	return &Pipeline{
-		cfg:       batch,
-		dec:       dec,
-		stages:    deps.Stages,
-		w:         deps.Writer,
-		dlq:       deps.DeadLetters,
-		log:       deps.Logger,
-		m:         newMetrics(deps.Registerer),
-		rebalance: make(chan struct{}, 1),
-		owned:     make(map[string]map[int32]struct{}),
+		resultBytes: resultBytes,
+		cfg:         batch,
+		dec:         dec,
+		stages:      deps.Stages,
+		w:           deps.Writer,
+		dlq:         deps.DeadLetters,
+		log:         deps.Logger,
+		m:           newMetrics(deps.Registerer),
+		rebalance:   make(chan struct{}, 1),
+		owned:       make(map[string]map[int32]struct{}),
 	}, nil
 }
 
@@ -201,7 +211,7 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 			p.abandon(l, false)
 			return err
 		}
-		if l.acc != nil && (l.acc.Len() >= p.cfg.MaxRecords || l.acc.Bytes >= p.cfg.MaxBytes ||
+		if l.acc != nil && (l.acc.Len() >= p.cfg.MaxRecords || l.acc.held >= p.cfg.MaxBytes ||
 			!time.Now().Before(l.accDue)) {
 			p.dispatch(l)
 		}
@@ -287,12 +297,14 @@ func (p *Pipeline) startBatch(l *loop) {
 }
 
 // add decodes r into the accumulating batch, starting one if needed. A batch
-// that reaches its byte limit is cut and dispatched right away.
+// whose values and expected stage results reach the byte limit is cut and
+// dispatched right away.
 func (p *Pipeline) add(l *loop, r *kgo.Record) {
 	p.startBatch(l)
 	b := l.acc
 	b.cover(r.Topic, r.Partition, r.Offset, r.LeaderEpoch)
 	b.Bytes += len(r.Value)
+	b.held += len(r.Value) + p.resultBytes
 	p.m.consumed.Inc()
 	b.Records = append(b.Records, Record{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, raw: r,
@@ -310,7 +322,7 @@ func (p *Pipeline) add(l *loop, r *kgo.Record) {
 		})
 		p.log.Debug("event rejected", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "class", class, "err", err)
 	}
-	if b.Bytes >= p.cfg.MaxBytes {
+	if b.held >= p.cfg.MaxBytes {
 		p.dispatch(l)
 	}
 }

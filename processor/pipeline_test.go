@@ -389,3 +389,66 @@ func TestBatchDedupTokenIsDeterministic(t *testing.T) {
 		t.Fatalf("tokens %q and %q", a, b)
 	}
 }
+
+// sizedStage records the size of every batch it sees and declares that it
+// adds perRecord bytes to each record, as an embedding stage does.
+type sizedStage struct {
+	perRecord int
+	mu        sync.Mutex
+	sizes     []int
+}
+
+func (*sizedStage) Name() string { return "sized" }
+
+func (s *sizedStage) ResultBytes() int { return s.perRecord }
+
+func (s *sizedStage) Enrich(_ context.Context, b *Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sizes = append(s.sizes, len(b.Records))
+	return nil
+}
+
+func TestPipelineCountsStageResultsTowardMaxBytes(t *testing.T) {
+	tests := []struct {
+		name      string
+		perRecord int
+		maxBatch  int
+	}{
+		// 200 events of about 40 bytes fit one 10,000-byte batch ...
+		{name: "raw", perRecord: 0, maxBatch: 200},
+		// ... but with 1,000 bytes of results each, a batch holds at most 10.
+		{name: "with results", perRecord: 1000, maxBatch: 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1)
+			var values []string
+			for i := range 200 {
+				values = append(values, event(i, "text"))
+			}
+			f.produce(1, values...)
+			c := smallBatches()
+			c.MaxRecords, c.MaxBytes, c.MaxWait = 1000, 10_000, 300*time.Millisecond
+			st := &sizedStage{perRecord: tt.perRecord}
+			w := newMemWriter()
+			stop := f.start(c, Deps{Writer: w, DeadLetters: &memDLQ{}, Stages: []Stage{st}})
+			waitFor(t, "rows", func() bool { return w.count() == 200 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			largest := 0
+			for _, n := range st.sizes {
+				largest = max(largest, n)
+			}
+			if largest > tt.maxBatch {
+				t.Fatalf("largest batch %d records, want at most %d (batches %v)", largest, tt.maxBatch, st.sizes)
+			}
+			if tt.perRecord == 0 && len(st.sizes) > 2 {
+				t.Fatalf("raw events were cut into %d batches (%v), want them together", len(st.sizes), st.sizes)
+			}
+		})
+	}
+}

@@ -114,6 +114,9 @@ type Batch struct {
 	DeadLetters []DeadLetter
 	// Bytes is the size of the raw record values in the batch.
 	Bytes int
+	// held is Bytes plus the results the stages are expected to add, such
+	// as embedding vectors: what batch.max_bytes bounds.
+	held int
 
 	// spans records the offset range per topic partition that the batch
 	// covers, including records that went to DeadLetters.

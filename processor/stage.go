@@ -25,6 +25,15 @@ type Stage interface {
 	Enrich(ctx context.Context, b *Batch) error
 }
 
+// ResultSizer is implemented by stages whose results add notably to the
+// memory a batch holds, such as embedding vectors. ResultBytes is a fixed
+// estimate of the bytes the stage adds per record; the pipeline counts it,
+// with the record's value, toward batch.max_bytes, so that batches of
+// enriched rows stay within the same memory bound as raw ones.
+type ResultSizer interface {
+	ResultBytes() int
+}
+
 // Writer writes the rows of a batch to the sink.
 //
 // Write blocks until every record in b.Records is stored durably, retrying

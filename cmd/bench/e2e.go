@@ -91,6 +91,7 @@ func e2eOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, m
 	}
 	args = append(args, "--stages.sentiment.concurrency", "128",
 		"--stages.emotion.enabled", "--stages.emotion.model_dir", model, "--ort.lib", o.ortLib)
+	args = append(args, strings.Fields(o.extraArgs)...)
 	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -141,6 +142,20 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 
 // Name implements processor.Stage.
 func (s *EmbeddingStage) Name() string { return s.e.name }
+
+// ResultBytes implements processor.ResultSizer: the size of one vector,
+// from Dimensions or, when that is 0, the model's native size
+// (text-embedding-3-large 3072, otherwise 1536).
+func (s *EmbeddingStage) ResultBytes() int {
+	dims := s.cfg.Dimensions
+	if dims == 0 {
+		dims = 1536
+		if strings.Contains(s.cfg.Model, "3-large") {
+			dims = 3072
+		}
+	}
+	return 4 * dims
+}
 
 // Enrich implements processor.Stage. Vectors may be shared between records
 // with the same text and with the cache; they must not be modified.

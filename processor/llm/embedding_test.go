@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"net/http"
 	"slices"
@@ -449,5 +450,32 @@ func TestTokenBudget(t *testing.T) {
 	cl.tokens = newPerMinuteLimiter(600000)
 	if err := cl.acquire(ctx, 1<<20); err != nil {
 		t.Fatalf("acquire over burst: %v", err)
+	}
+}
+
+func TestEmbeddingResultBytes(t *testing.T) {
+	tests := []struct {
+		model string
+		dims  int
+		want  int
+	}{
+		{model: "text-embedding-3-small", dims: 0, want: 1536 * 4},
+		{model: "text-embedding-3-large", dims: 0, want: 3072 * 4},
+		{model: "text-embedding-3-large", dims: 256, want: 256 * 4},
+		{model: "nomic-embed-text", dims: 768, want: 768 * 4},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.model, tt.dims), func(t *testing.T) {
+			cfg := DefaultEmbeddingConfig()
+			cfg.EndpointConfig = testEndpoint("http://127.0.0.1:1")
+			cfg.Model, cfg.Dimensions = tt.model, tt.dims
+			s, err := NewEmbeddingStage(cfg, quietLog(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.ResultBytes(); got != tt.want {
+				t.Fatalf("ResultBytes %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

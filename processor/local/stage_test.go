@@ -236,6 +236,8 @@ func (f *fakeEmbedder) Embed(_ context.Context, texts []string) ([][]float32, er
 
 func (f *fakeEmbedder) Model() string { return "minilm@abc" }
 
+func (f *fakeEmbedder) Dim() int { return 2 }
+
 func TestEmbeddingStage(t *testing.T) {
 	m := &fakeEmbedder{}
 	s, err := NewEmbeddingStage(m, testConfig(processor.PolicySkip), quietLog(), nil)
@@ -253,6 +255,9 @@ func TestEmbeddingStage(t *testing.T) {
 	}
 	if m.calls != 1 {
 		t.Fatalf("model calls %d, want 1 per batch", m.calls)
+	}
+	if got := s.ResultBytes(); got != 8 {
+		t.Fatalf("ResultBytes %d, want 8 for 2 float32 values", got)
 	}
 }
 
