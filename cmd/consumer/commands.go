@@ -125,6 +125,21 @@ func runCheck(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			report(true, "schema version %d", ver)
 		}
 	}
+	if cfg.Stages.usesORT() {
+		// Loading runs each model once (warm-up), so a model that loads
+		// here runs in the consumer.
+		set, err := buildStages(ctx, cfg, log, prometheus.NewRegistry())
+		if err != nil {
+			report(false, "local models: %v", err)
+		} else {
+			for _, m := range set.models {
+				report(true, "%s", m)
+			}
+			if err := set.Close(); err != nil {
+				report(false, "close local models: %v", err)
+			}
+		}
+	}
 	if problems > 0 {
 		return fmt.Errorf("%w: %d", errCheckFailed, problems)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,3 +150,50 @@ func sum32(v []float32) float64 {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestCheckLoadsLocalModels runs the check command with local stages: it
+// loads and warms up each model and reports it, or fails on a model
+// directory that does not hold a model.
+func TestCheckLoadsLocalModels(t *testing.T) {
+	lib := testenv.Lookup(t, "TEXTPULSE_ORT_LIB")
+	models := testenv.Lookup(t, "TEXTPULSE_TEST_MODELS")
+	s := newScenario(t, 1)
+	base := []string{"check",
+		"--kafka.brokers", strings.Join(s.kafka.Brokers, ","), "--kafka.topics", s.topic,
+		"--kafka.dead_letter_topic", s.dlq, "--clickhouse.addr", s.chAddr, "--clickhouse.database", s.db,
+		"--log.level", "error", "--ort.lib", lib,
+	}
+	runCmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(context.Background(), args, func(string) string { return "" }, &out, &out)
+		return out.String(), err
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		wants []string
+	}{
+		{
+			name: "models load",
+			args: []string{"--stages.emotion.enabled", "--stages.emotion.model_dir", filepath.Join(models, "tiny-emotion"),
+				"--stages.embedding.enabled", "--stages.embedding.provider", "local",
+				"--stages.embedding.local.model_dir", filepath.Join(models, "minilm")},
+			wants: []string{"ok   emotion model textpulse/tiny-emotion@", "on cpu: 7 labels", "ok   embedding model ", "384 dimensions"},
+		},
+		{
+			name:  "not a model directory",
+			args:  []string{"--stages.emotion.enabled", "--stages.emotion.model_dir", t.TempDir()},
+			wants: []string{"FAIL local models: load emotion model from "},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _ := runCmd(append(slices.Clone(base), tt.args...)...)
+			for _, want := range tt.wants {
+				if !strings.Contains(out, want) {
+					t.Errorf("check output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

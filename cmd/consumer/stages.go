@@ -112,6 +112,8 @@ func (c StagesConfig) usesORT() bool {
 type stageSet struct {
 	stages  []processor.Stage
 	closers []func() error
+	// models describes each loaded local model, for the check command.
+	models []string
 }
 
 // Close releases the models and ONNX Runtime, last opened first.
@@ -150,6 +152,7 @@ func (s *stageSet) build(ctx context.Context, cfg Config, log *slog.Logger, reg 
 			return nil, fmt.Errorf("load %s model from %s: %w", name, c.ModelDir, err)
 		}
 		s.closers = append(s.closers, m.Close)
+		s.models = append(s.models, fmt.Sprintf("%s model %s on %s: %d labels", name, m.Model(), m.Device(), len(m.Labels())))
 		log.Info("stage enabled", "stage", name, "provider", providerLocal, "model", m.Model(), "labels", len(m.Labels()))
 		return m, nil
 	}
@@ -162,6 +165,7 @@ func (s *stageSet) build(ctx context.Context, cfg Config, log *slog.Logger, reg 
 				return fmt.Errorf("load embedding model from %s: %w", sc.Embedding.Local.ModelDir, err)
 			}
 			s.closers = append(s.closers, m.Close)
+			s.models = append(s.models, fmt.Sprintf("embedding model %s on %s: %d dimensions", m.Model(), m.Device(), m.Dim()))
 			st, err := local.NewEmbeddingStage(m, sc.Embedding.Local, log.With("stage", "embedding"), reg)
 			if err != nil {
 				return err
