@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		endToEnd: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "textpulse_end_to_end_latency_seconds",
 			Help:    "Time from the Kafka record timestamp to its row being stored.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 14),
+			Buckets: prometheus.ExponentialBuckets(0.01, 1.5, 24),
 		}),
 		inflightBatches: f.NewGauge(prometheus.GaugeOpts{
 			Name: "textpulse_inflight_batches",
