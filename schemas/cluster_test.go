@@ -1,13 +1,7 @@
 package schemas_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,11 +103,6 @@ func TestClusterRendering(t *testing.T) {
 // EXPLAIN AST in chdb. The statements cannot run there (no ZooKeeper, no
 // remote_servers), but a syntax error in any of them fails this test.
 func TestClusterDDLParsesOnChdb(t *testing.T) {
-	python := requireEnv(t, envChdbPython, "a Python interpreter that can import chdb (such as .local/venv/bin/python)")
-	script, err := filepath.Abs(filepath.Join("testdata", "chdb_check.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var steps []map[string]string
 	for _, o := range []schemas.Options{
 		{Cluster: "main", Dialect: schemas.DialectModern},
@@ -127,35 +116,8 @@ func TestClusterDDLParsesOnChdb(t *testing.T) {
 	// A statement with a syntax error must be reported, or the test
 	// above proves nothing.
 	steps = append(steps, map[string]string{"name": "control", "sql": "EXPLAIN AST CREATE TABLE x ON CLUSTER c ENGINE = Distributed('c', 'd', 't') oops"})
-	plan, err := json.Marshal(map[string]any{"steps": steps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	planPath := filepath.Join(t.TempDir(), "plan.json")
-	if err := os.WriteFile(planPath, plan, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, script, planPath)
-	cmd.Dir = t.TempDir()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("run %s: %v\nstderr:\n%s", script, err, stderr.String())
-	}
-	var out struct {
-		Version string       `json:"version"`
-		Results []stepResult `json:"results"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("decode chdb output: %v\n%s", err, stdout.String())
-	}
-	if len(out.Results) != len(steps) {
-		t.Fatalf("got %d results for %d steps", len(out.Results), len(steps))
-	}
-	t.Logf("parsed %d statements on %s", len(steps)-1, out.Version)
-	for _, r := range out.Results {
+	results := runChdbPlan(t, steps, len(steps))
+	for _, r := range results {
 		if r.Name == "control" {
 			if !strings.Contains(r.Error, "Syntax error") {
 				t.Errorf("control statement: error %q, want a syntax error", r.Error)
