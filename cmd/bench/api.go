@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,12 +48,11 @@ func runAPI(ctx context.Context, o options, stdout io.Writer) (*Result, error) {
 		"cap_implied_max_rule": "min over both stages of RPM and TPM budget for the run (duration + 5 s burst) / requests or tokens per text, prompt tokens as charged by the server",
 		"server_burst":         apiBurst.String(),
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond))
+	cl, adm, err := newProducer(o)
 	if err != nil {
-		return nil, fmt.Errorf("create kafka client: %w", err)
+		return nil, err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for i := range o.repeat {
 		_, _ = fmt.Fprintf(stdout, "api run %d/%d: %d texts, baseline %d texts\n", i+1, o.repeat, texts, baseTexts)
 		pipe, err := apiOnce(ctx, o, cl, adm, caps, texts, false)

@@ -36,6 +36,17 @@ func serveSim(ctx context.Context, cfg openaisim.Config) (*openaisim.Server, str
 	return sim, "http://" + ln.Addr().String() + "/v1", func() { _ = srv.Close() }, nil
 }
 
+// newProducer returns the Kafka client the scenarios produce and manage
+// topics with; extra options are added to the shared ones.
+func newProducer(o options, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error) {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ProducerLinger(5 * time.Millisecond)}, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	return cl, kadm.NewClient(cl), nil
+}
+
 // runEnv is a fresh topic, database and group for one consumer run.
 type runEnv struct {
 	topic, db, group string

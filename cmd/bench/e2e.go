@@ -46,12 +46,11 @@ func runE2E(ctx context.Context, o options, stdout io.Writer) (*Result, error) {
 		"latency_rate":    "half the throughput measured in phase one, event time = Kafka record time",
 		"text_length":     "realistic social posts (textgen) with 10% exact repeats",
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond))
+	cl, adm, err := newProducer(o)
 	if err != nil {
-		return nil, fmt.Errorf("create kafka client: %w", err)
+		return nil, err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for i := range o.repeat {
 		_, _ = fmt.Fprintf(stdout, "e2e run %d/%d: %d texts backlog, then %s at a steady rate\n", i+1, o.repeat, n, steadyFor)
 		run, err := e2eOnce(ctx, o, cl, adm, model, n, steadyFor)

@@ -36,14 +36,11 @@ func runIngest(ctx context.Context, o options, stdout io.Writer) (*Result, error
 		"repeat":          o.repeat,
 		"baseline":        "clickhouse-client INSERT ... FORMAT TSV of the same rows, same tables, same server",
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<20),
-		kgo.ProducerBatchMaxBytes(1<<20))
+	cl, adm, err := newProducer(o, kgo.MaxBufferedRecords(1<<20), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("create kafka client: %w", err)
+		return nil, err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 
 	for i := range o.repeat {
 		_, _ = fmt.Fprintf(stdout, "ingest run %d/%d: %d events\n", i+1, o.repeat, o.events)

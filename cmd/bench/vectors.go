@@ -35,12 +35,11 @@ func runVectors(ctx context.Context, o options, stdout io.Writer) (*Result, erro
 		"consumer_config": "defaults; embedding stage with base64 vectors, 2048 inputs per request, 4 requests in flight, cache off",
 		"text_length":     "realistic social posts (textgen), no repeated texts",
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond))
+	cl, adm, err := newProducer(o)
 	if err != nil {
-		return nil, fmt.Errorf("create kafka client: %w", err)
+		return nil, err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for i := range o.repeat {
 		_, _ = fmt.Fprintf(stdout, "vectors run %d/%d: %d events\n", i+1, o.repeat, n)
 		run, err := vectorsOnce(ctx, o, cl, adm, n)
