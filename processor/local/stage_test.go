@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -184,6 +185,7 @@ func TestRetryPolicyStopsWithContext(t *testing.T) {
 				cancel()
 				return
 			}
+			time.Sleep(time.Millisecond)
 		}
 	}()
 	err = s.Enrich(ctx, newTestBatch("x"))
