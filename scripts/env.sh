@@ -14,6 +14,8 @@ _tp_env() {
   printf 'TEXTPULSE_TEST_KAFKA=%s\n' "127.0.0.1:9092"
   printf 'TEXTPULSE_TEST_CLICKHOUSE=%s\n' "127.0.0.1:9000"
   printf 'TEXTPULSE_TEST_CLICKHOUSE_HTTP=%s\n' "http://127.0.0.1:8123"
+  printf 'TEXTPULSE_TEST_CLICKHOUSE_MODERN=%s\n' "127.0.0.1:19000"
+  printf 'TEXTPULSE_TEST_CLICKHOUSE_MODERN_HTTP=%s\n' "http://127.0.0.1:18123"
   printf 'TEXTPULSE_TEST_CHDB_PYTHON=%s\n' "${_tp_root}/.local/venv/bin/python"
   printf 'TEXTPULSE_TEST_KAFKA_LIBS=%s\n' "${_tp_root}/.local/kafka/libs"
   printf 'TEXTPULSE_TEST_ZOOKEEPER_LIBS=%s\n' "${_tp_root}/.local/zookeeper/libs"

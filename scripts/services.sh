@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local test services on 127.0.0.1, everything under .local/ (git-ignored).
 #
-#   scripts/services.sh {install|start|stop|restart|status} [kafka|clickhouse|all]
+#   scripts/services.sh {install|start|stop|restart|status} [kafka|clickhouse|clickhouse-modern|all]
 #
 #   kafka       Apache Kafka 4 (KRaft, single node) from Maven Central jars
 #               broker 127.0.0.1:9092, controller 127.0.0.1:9093
@@ -9,6 +9,11 @@
 #   clickhouse  Debian's clickhouse-server, config from deploy/clickhouse
 #               native 127.0.0.1:9000, http 127.0.0.1:8123
 #               pid .local/clickhouse/clickhouse.pid, logs .local/clickhouse/log/
+#   clickhouse-modern
+#               ClickHouse 26.9 from PyPI chdb-core (scripts/lib/chmodern_server.py),
+#               config from deploy/clickhouse-modern
+#               native 127.0.0.1:19000, http 127.0.0.1:18123
+#               pid .local/clickhouse-modern/server.pid, logs .local/clickhouse-modern/log/
 #   install all also puts ZooKeeper jars in .local/zookeeper/libs for the
 #   tests that start a ClickHouse cluster of their own
 #
@@ -25,9 +30,11 @@ source "${REPO_ROOT}/scripts/lib/kafka.sh"
 source "${REPO_ROOT}/scripts/lib/clickhouse.sh"
 # shellcheck source=SCRIPTDIR/lib/zookeeper.sh
 source "${REPO_ROOT}/scripts/lib/zookeeper.sh"
+# shellcheck source=SCRIPTDIR/lib/chmodern.sh
+source "${REPO_ROOT}/scripts/lib/chmodern.sh"
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -37,7 +44,8 @@ target="${2:-all}"
 case "${target}" in
   kafka) services=(kafka) ;;
   clickhouse) services=(clickhouse) ;;
-  all) services=(kafka clickhouse) ;;
+  clickhouse-modern) services=(clickhouse-modern) ;;
+  all) services=(kafka clickhouse clickhouse-modern) ;;
   *) echo "unknown service: ${target}" >&2; usage ;;
 esac
 
@@ -47,6 +55,7 @@ fn_for() { # service action -> function name
   case "$1" in
     kafka) printf 'kafka_%s' "$2" ;;
     clickhouse) printf 'ch_%s' "$2" ;;
+    clickhouse-modern) printf 'chm_%s' "$2" ;;
   esac
 }
 

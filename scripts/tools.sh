@@ -7,6 +7,7 @@
 #                              and golangci-lint into .local/bin, and Debian's
 #                              prometheus package (prometheus + promtool, used by
 #                              make deploy-check and the Prometheus integration test)
+#   scripts/tools.sh venv      only the Python venv (the modern ClickHouse service runs in it)
 #   scripts/tools.sh status    show what is installed
 #
 # Idempotent: a second install only checks stamps and versions.
@@ -189,6 +190,7 @@ case "${1:-}" in
     models_install
     prometheus_install
     ;;
+  venv) mkdir -p "${LOCAL_DIR}"; venv_install ;;
   status) tools_status ;;
   *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -216,7 +216,7 @@ func (s *scenario) committedNotAhead(valid []bool) (map[int32]int64, error) {
 	}
 	stored, err := s.ch.OffsetsBelow(ctx, s.db, "events", s.topic, committed)
 	if err != nil {
-		if strings.Contains(err.Error(), "doesn't exist") {
+		if itest.IsMissingTable(err) {
 			stored = map[int32]uint64{}
 		} else {
 			return nil, err

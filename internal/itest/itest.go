@@ -6,8 +6,8 @@ package itest
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -144,7 +144,7 @@ func (c *ClickHouse) DropDatabaseAtEnd(t testing.TB, db string) {
 func (c *ClickHouse) Counts(ctx context.Context, db, table string) (rows, distinct, final uint64, err error) {
 	q := fmt.Sprintf("SELECT count(), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM %s.%s", db, table)
 	if err := c.Conn.QueryRow(ctx, q).Scan(&rows, &distinct); err != nil {
-		if strings.Contains(err.Error(), "doesn't exist") {
+		if IsMissingTable(err) {
 			return 0, 0, 0, nil
 		}
 		return 0, 0, 0, err
@@ -169,6 +169,24 @@ func (c *ClickHouse) OffsetsBelow(ctx context.Context, db, table, topic string, 
 		out[p] = n
 	}
 	return out, nil
+}
+
+// Server error codes for a table or database that does not exist, the same
+// on every server version (the wording differs: 18.16 says "doesn't exist",
+// 26.9 "Unknown table expression identifier" or "Database X does not exist").
+const (
+	codeUnknownTable    = 60
+	codeUnknownDatabase = 81
+)
+
+// IsMissingTable reports a server error meaning the table or its database
+// does not exist.
+func IsMissingTable(err error) bool {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return false
+	}
+	return ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase
 }
 
 // Eventually polls cond every 200 ms until it reports done or timeout

@@ -53,3 +53,45 @@ func Name(prefix string) string {
 	_, _ = rand.Read(b[:])
 	return prefix + "_" + hex.EncodeToString(b[:])
 }
+
+// Environment variables naming the modern ClickHouse server (26.9 over TCP,
+// scripts/services.sh clickhouse-modern) and the HTTP endpoints of both.
+const (
+	EnvClickHouseHTTP       = "TEXTPULSE_TEST_CLICKHOUSE_HTTP"
+	EnvClickHouseModern     = "TEXTPULSE_TEST_CLICKHOUSE_MODERN"
+	EnvClickHouseModernHTTP = "TEXTPULSE_TEST_CLICKHOUSE_MODERN_HTTP"
+)
+
+// ClickHouseServer is one of the shared ClickHouse servers the suite runs
+// against.
+type ClickHouseServer struct {
+	// Name names the subtests that run on it: "legacy" (Debian's 18.16) or
+	// "modern" (26.9).
+	Name string
+	// Addr is the native-protocol address, HTTP the HTTP endpoint.
+	Addr, HTTP string
+	// Service is the scripts/services.sh service that runs it.
+	Service string
+	// Modern reports a server of the modern dialect (22.3 and later):
+	// insert deduplication tokens, hence rows stored exactly once.
+	Modern bool
+}
+
+// ClickHouseServers returns the legacy and the modern server, skipping or
+// failing t (see Lookup) when either is not configured.
+func ClickHouseServers(t testing.TB) []ClickHouseServer {
+	t.Helper()
+	return []ClickHouseServer{
+		{Name: "legacy", Addr: Lookup(t, EnvClickHouse), HTTP: os.Getenv(EnvClickHouseHTTP), Service: "clickhouse"},
+		{Name: "modern", Addr: Lookup(t, EnvClickHouseModern), HTTP: os.Getenv(EnvClickHouseModernHTTP), Service: "clickhouse-modern", Modern: true},
+	}
+}
+
+// EachClickHouse runs fn as a subtest named by the server, once on each
+// shared ClickHouse server, one after the other.
+func EachClickHouse(t *testing.T, fn func(t *testing.T, srv ClickHouseServer)) {
+	t.Helper()
+	for _, srv := range ClickHouseServers(t) {
+		t.Run(srv.Name, func(t *testing.T) { fn(t, srv) })
+	}
+}
