@@ -23,6 +23,8 @@ type metrics struct {
 	pausedParts     prometheus.Gauge
 	abandoned       prometheus.Counter
 	rebalances      *prometheus.CounterVec
+	alreadyStored   prometheus.Counter
+	resumeReads     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -98,6 +100,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "textpulse_batches_abandoned_total",
 			Help: "Batches dropped uncommitted on shutdown or rebalance after the drain timeout; their records are consumed again.",
 		}),
+		alreadyStored: f.NewCounter(prometheus.CounterOpts{
+			Name: "textpulse_records_already_stored_total",
+			Help: "Records consumed again after a takeover (crash, rebalance, rewind) whose rows the table already held; they were committed without being written twice.",
+		}),
+		resumeReads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "textpulse_resume_reads_total",
+			Help: "Reads of the offsets a partition taken over already has stored, by result (ok, error).",
+		}, []string{"result"}),
 		rebalances: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "textpulse_rebalance_events_total",
 			Help: "Partition assignment changes seen by this member, by kind.",

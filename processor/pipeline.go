@@ -30,6 +30,14 @@ type Deps struct {
 	Writer Writer
 	// DeadLetters stores rejected inputs; nil counts and drops them.
 	DeadLetters DeadLetterSink
+	// Stored tells which offsets of a partition taken over are already
+	// stored, so that they are not written twice; nil writes every record
+	// consumed (at least once).
+	Stored StoredReader
+	// AfterStore, when set, is called after a batch's rows and dead letters
+	// are stored and before its offsets are committed (a test hook for
+	// crashes in that window).
+	AfterStore func(b *Batch)
 }
 
 // Pipeline is the consume loop: poll, decode, cut batches, enrich, write,
@@ -44,8 +52,12 @@ type Pipeline struct {
 	stages []Stage
 	w      Writer
 	dlq    DeadLetterSink
-	log    *slog.Logger
-	m      *metrics
+	// takeover drops the records that a partition's previous owner stored
+	// without committing them; nil when Deps.Stored is nil.
+	takeover   *resumer
+	afterStore func(b *Batch)
+	log        *slog.Logger
+	m          *metrics
 	// resultBytes is what the stages add to a record, by their
 	// ResultSizer estimates.
 	resultBytes int
@@ -83,7 +95,14 @@ func New(batch BatchConfig, dec DecodeConfig, deps Deps) (*Pipeline, error) {
 			resultBytes += rs.ResultBytes()
 		}
 	}
+	m := newMetrics(deps.Registerer)
+	var takeover *resumer
+	if deps.Stored != nil {
+		takeover = newResumer(deps.Stored, deps.Logger, m)
+	}
 	return &Pipeline{
+		takeover:    takeover,
+		afterStore:  deps.AfterStore,
 		resultBytes: resultBytes,
 		cfg:         batch,
 		dec:         dec,
@@ -91,7 +110,7 @@ func New(batch BatchConfig, dec DecodeConfig, deps Deps) (*Pipeline, error) {
 		w:           deps.Writer,
 		dlq:         deps.DeadLetters,
 		log:         deps.Logger,
-		m:           newMetrics(deps.Registerer),
+		m:           m,
 		rebalance:   make(chan struct{}, 1),
 		owned:       make(map[string]map[int32]struct{}),
 	}, nil
@@ -112,18 +131,21 @@ func (p *Pipeline) ClientOpts() []kgo.Opt {
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			p.assigned.Add(int64(countPartitions(m)))
 			p.own(m, true)
+			p.takeover.forget(m)
 			p.m.rebalances.WithLabelValues("assigned").Inc()
 			p.log.Info("partitions assigned", "partitions", formatAssignment(m))
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			p.assigned.Add(-int64(countPartitions(m)))
 			p.own(m, false)
+			p.takeover.forget(m)
 			p.m.rebalances.WithLabelValues("revoked").Inc()
 			p.log.Info("partitions revoked", "partitions", formatAssignment(m))
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			p.assigned.Add(-int64(countPartitions(m)))
 			p.own(m, false)
+			p.takeover.forget(m)
 			p.m.rebalances.WithLabelValues("lost").Inc()
 			p.log.Warn("partitions lost", "partitions", formatAssignment(m))
 		}),
@@ -306,6 +328,15 @@ func (p *Pipeline) add(l *loop, r *kgo.Record) {
 	b.Bytes += len(r.Value)
 	b.held += len(r.Value) + p.resultBytes
 	p.m.consumed.Inc()
+	if p.takeover != nil {
+		tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if _, ok := b.reads[tp]; !ok {
+			if b.reads == nil {
+				b.reads = make(map[TopicPartition]*stored)
+			}
+			b.reads[tp] = p.takeover.at(l.workCtx, tp, r.Offset)
+		}
+	}
 	b.Records = append(b.Records, Record{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, raw: r,
 	})
@@ -351,6 +382,16 @@ func (p *Pipeline) dispatch(l *loop) {
 // process enriches and stores one batch: rows to the writer, rejected inputs
 // to the dead-letter sink.
 func (p *Pipeline) process(ctx context.Context, b *Batch) error {
+	if len(b.reads) > 0 {
+		n, err := dropStored(ctx, b, b.reads)
+		if err != nil {
+			return fmt.Errorf("resume batch %s: %w", b.ID, err)
+		}
+		if n > 0 {
+			p.m.alreadyStored.Add(float64(n))
+			p.log.Info("records already stored, not written again", "batch", b.ID, "records", n)
+		}
+	}
 	if len(b.Records) > 0 {
 		if err := runStages(ctx, p.stages, b, p.m.observeStage); err != nil {
 			return fmt.Errorf("enrich batch %s: %w", b.ID, err)
@@ -362,6 +403,18 @@ func (p *Pipeline) process(ctx context.Context, b *Batch) error {
 		return err
 	}
 	b.DeadLetters = append(b.DeadLetters, sinkRejects...)
+	if err := p.sendDeadLetters(ctx, b); err != nil {
+		return err
+	}
+	if p.afterStore != nil {
+		p.afterStore(b)
+	}
+	return nil
+}
+
+// sendDeadLetters stores the dead letters of b, or counts them as dropped
+// when there is no dead-letter sink.
+func (p *Pipeline) sendDeadLetters(ctx context.Context, b *Batch) error {
 	if len(b.DeadLetters) == 0 {
 		return nil
 	}
@@ -618,6 +671,16 @@ func (p *Pipeline) abandon(l *loop, rewind bool) {
 	}
 	l.queue = nil
 	if rewind {
+		// The abandoned batches may have stored rows before they were
+		// cancelled: read the stored offsets again from the rewound
+		// positions.
+		forget := make(map[string][]int32, len(rewindTo))
+		for t, ps := range rewindTo {
+			for part := range ps {
+				forget[t] = append(forget[t], part)
+			}
+		}
+		p.takeover.forget(forget)
 		l.cl.SetOffsets(rewindTo)
 	}
 }

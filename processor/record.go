@@ -122,6 +122,12 @@ type Batch struct {
 	// covers, including records that went to DeadLetters.
 	spans map[TopicPartition]OffsetSpan
 
+	// reads are the stored-offset reads of the partitions taken over that
+	// the batch holds records of; stored counts the records dropped because
+	// their rows were already stored.
+	reads  map[TopicPartition]*stored
+	stored int
+
 	mu       sync.Mutex
 	rejected map[int]DeadLetter
 }
@@ -162,6 +168,11 @@ func (b *Batch) DedupToken() string {
 			strconv.FormatInt(s.First, 10)+"-"+strconv.FormatInt(s.Last, 10))
 	}
 	slices.Sort(parts)
+	if b.stored > 0 {
+		// Fewer rows than the spans cover: the token must not match an
+		// INSERT of the whole spans.
+		parts = append(parts, "stored:"+strconv.Itoa(b.stored))
+	}
 	return strings.Join(parts, ",")
 }
 

@@ -9,9 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -102,7 +106,7 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	deps := processor.Deps{Logger: log, Registerer: reg, Writer: snk}
+	deps := processor.Deps{Logger: log, Registerer: reg, Writer: snk, Stored: snk, AfterStore: killAfterStoreHook(log)}
 	stages, err := buildStages(ctx, cfg, log, reg)
 	if err != nil {
 		return err
@@ -263,5 +267,28 @@ func shutdownHTTP(srv *http.Server, log *slog.Logger) {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("http shutdown", "err", err)
+	}
+}
+
+// envKillAfterStore names the crash test hook: when it holds N > 0, the
+// process SIGKILLs itself right after the Nth batch's rows are stored and
+// before its offsets are committed, the window in which a crash leaves rows
+// stored but not committed.
+const envKillAfterStore = "TEXTPULSE_TEST_KILL_AFTER_STORE"
+
+// killAfterStoreHook returns the AfterStore hook of envKillAfterStore, or
+// nil when it is unset.
+func killAfterStoreHook(log *slog.Logger) func(*processor.Batch) {
+	n, err := strconv.Atoi(os.Getenv(envKillAfterStore))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	var stored atomic.Int64
+	return func(b *processor.Batch) {
+		if stored.Add(1) == int64(n) {
+			log.Warn("test hook: killing the process after a stored, uncommitted batch", "batch", b.ID)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // The signal ends the process.
+		}
 	}
 }
