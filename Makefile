@@ -44,7 +44,7 @@ test: services tools fmt-check vet compose-check deploy-check
 		$(GO) test $(GOTEST_FLAGS) -run 'TestClickHouseServerRestart' -v ./cmd/consumer
 	$(MAKE) fuzz
 	$(GO) build -o bin/ ./cmd/consumer ./cmd/chaos
-	$(ENV) bin/chaos --consumer bin/consumer --mode short
+	$(ENV) bin/chaos --consumer bin/consumer --mode short --server modern
 
 compose-check:
 	scripts/check-compose.sh
@@ -63,11 +63,13 @@ fuzz:
 
 # Chaos: consumer SIGKILLs, members added and removed, a broker restart,
 # ClickHouse stopped for a minute and API faults in one run, then proof that
-# nothing was lost (cmd/chaos). It restarts the shared services: run it
-# alone. `make test` runs the short form (about a minute, ClickHouse down
-# 10 s) in its serial step.
+# nothing was lost (cmd/chaos), on the modern server (rows exactly once)
+# and then on the legacy one. It restarts the shared services: run it
+# alone. `make test` runs the short form on the modern server (about a
+# minute, ClickHouse down 10 s) in its serial step.
 chaos: services build
-	$(ENV) bin/chaos --consumer bin/consumer --mode long
+	$(ENV) bin/chaos --consumer bin/consumer --mode long --server modern
+	$(ENV) bin/chaos --consumer bin/consumer --mode long --server legacy
 
 # Prometheus configuration, alert rules and their unit tests (promtool from
 # Debian's prometheus package, installed by scripts/tools.sh), then the Go

@@ -6,6 +6,9 @@
 # stop it gracefully and show what landed. Expects `make services tools build`.
 #
 #   scripts/demo.sh [COUNT]    (default 20000 events, 2% malformed)
+#
+# It runs on the modern ClickHouse (26.9, the clickhouse-modern service);
+# TEXTPULSE_DEMO_CLICKHOUSE=legacy runs it on Debian's 18.16 instead.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,10 +17,16 @@ cd "${root}"
 source scripts/env.sh
 count="${1:-20000}"
 topic=textpulse.events
-ch() { clickhouse-client --host 127.0.0.1 --port 9000 -q "$1"; }
+case "${TEXTPULSE_DEMO_CLICKHOUSE:-modern}" in
+  modern) ch_port=19000 ;;
+  legacy) ch_port=9000 ;;
+  *) echo "TEXTPULSE_DEMO_CLICKHOUSE=${TEXTPULSE_DEMO_CLICKHOUSE}: want modern or legacy" >&2; exit 2 ;;
+esac
+export TEXTPULSE_CLICKHOUSE_ADDR="127.0.0.1:${ch_port}"
+ch() { clickhouse-client --host 127.0.0.1 --port "${ch_port}" -q "$1"; }
 rows() { ch "SELECT count() FROM textpulse.events FINAL" 2>/dev/null || echo 0; }
 
-echo "==> migrating ClickHouse tables"
+echo "==> migrating ClickHouse tables on ${TEXTPULSE_CLICKHOUSE_ADDR} ($(ch 'SELECT version()'))"
 bin/consumer migrate --log.format text
 
 before="$(rows)"
@@ -60,6 +69,8 @@ kill "${sim}" 2>/dev/null || true
 trap - EXIT
 grep -E 'level=(WARN|ERROR)' "${log}" | head -5 || true
 
+echo "==> what the server guarantees (consumer check)"
+bin/consumer check --log.format text 2>/dev/null | grep -E 'clickhouse|rows:' || true
 echo "==> rows in ClickHouse"
 ch "SELECT count() AS rows, uniqExact(kafka_topic, kafka_partition, kafka_offset) AS events FROM textpulse.events FINAL FORMAT PrettyCompact"
 ch "SELECT kafka_partition, kafka_offset, source, lang, substring(text, 1, 60) AS text FROM textpulse.events ORDER BY kafka_timestamp DESC, kafka_offset DESC LIMIT 5 FORMAT PrettyCompact"

@@ -2,10 +2,14 @@ package sink
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/schemas"
 )
 
 // storedTimeout bounds one read of the stored offsets of a partition.
@@ -38,4 +42,37 @@ func (c *ClickHouse) StoredOffsets(ctx context.Context, topic string, partition 
 		return nil, fmt.Errorf("read stored offsets of %s/%d from %d: %w", topic, partition, from, err)
 	}
 	return processor.Ranges(offsets), nil
+}
+
+// dedupWindowRE finds the insert deduplication window in a table's
+// engine_full.
+var dedupWindowRE = regexp.MustCompile(`(?:non_)?replicated_deduplication_window\s*=\s*(\d+)`) //nolint:gochecknoglobals // Compiled once; read-only.
+
+// Guarantee says how often the connected server stores a consumed row and
+// why: exactly once where the main table deduplicates retried INSERTs by
+// their token (modern servers, with a deduplication window), at least once
+// elsewhere.
+func (c *ClickHouse) Guarantee(ctx context.Context) (exact bool, why string, err error) {
+	server := "ClickHouse " + c.version.String()
+	if c.dialect != schemas.DialectModern {
+		return false, server + " has no insert deduplication tokens: an INSERT retried after it landed stores its rows twice until a merge collapses them; count with FINAL", nil
+	}
+	table := c.Options().InsertTable()
+	if c.Options().Clustered() {
+		table += schemas.LocalSuffix // The data table under the Distributed one.
+	}
+	var engine string
+	q := "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?"
+	err = c.conn.QueryRow(ctx, q, c.cfg.Database, table).Scan(&engine)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, server + ", but the table does not exist yet (run the migrate command)", nil
+	case err != nil:
+		return false, "", fmt.Errorf("read the engine of %s.%s: %w", c.cfg.Database, table, err)
+	}
+	m := dedupWindowRE.FindStringSubmatch(engine)
+	if m == nil || m[1] == "0" {
+		return false, server + ", but the table keeps no insert deduplication window (created by an older version: recreate it, or ALTER TABLE ... MODIFY SETTING non_replicated_deduplication_window = 1000)", nil
+	}
+	return true, fmt.Sprintf("%s, dedup window %s; partitions taken over resume past the rows already stored", server, m[1]), nil
 }

@@ -173,7 +173,7 @@ func (h *harness) close() {
 func (h *harness) ensureServices() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	for _, svc := range []string{"kafka", "clickhouse"} {
+	for _, svc := range []string{"kafka", h.o.chService} {
 		if out, err := exec.CommandContext(ctx, h.o.script, "start", svc).CombinedOutput(); err != nil { //nolint:gosec // Script named by the operator.
 			h.log.Error("start service", "service", svc, "err", err, "output", string(out))
 		}
@@ -212,25 +212,70 @@ func (h *harness) consumerArgs(id int) []string {
 // startMember starts one more consumer process; it is killed if ctx ends
 // first.
 func (h *harness) startMember(ctx context.Context) error {
+	m, err := h.spawn(ctx, nil)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.members = append(h.members, m)
+	h.mu.Unlock()
+	return nil
+}
+
+// spawn starts a consumer process with extra environment variables.
+func (h *harness) spawn(ctx context.Context, env []string) (*member, error) {
 	h.mu.Lock()
 	h.nextID++
 	id := h.nextID
 	h.mu.Unlock()
 	f, err := os.Create(filepath.Join(h.logDir, fmt.Sprintf("consumer-%d.log", id))) //nolint:gosec // Under a directory made by os.MkdirTemp.
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, h.o.consumer, h.consumerArgs(id)...) //nolint:gosec // Binary named by the operator.
 	cmd.Stdout, cmd.Stderr = f, f
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("start consumer: %w", err)
+		return nil, fmt.Errorf("start consumer: %w", err)
 	}
-	h.mu.Lock()
-	h.members = append(h.members, &member{id: id, cmd: cmd, log: f})
-	h.mu.Unlock()
 	h.log.Info("consumer started", "member", id)
-	return nil
+	return &member{id: id, cmd: cmd, log: f}, nil
+}
+
+// hookKill starts a member that SIGKILLs itself right after its nth stored
+// batch, before committing it (the consumer's TEXTPULSE_TEST_KILL_AFTER_STORE
+// hook), and waits for it to die. It reports whether the hook fired; a
+// member still alive after limit is killed from outside instead.
+func (h *harness) hookKill(ctx context.Context, n int, limit time.Duration) (bool, error) {
+	m, err := h.spawn(ctx, []string{"TEXTPULSE_TEST_KILL_AFTER_STORE=" + strconv.Itoa(n)})
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = m.log.Close() }()
+	done := make(chan error, 1)
+	go func() { done <- m.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+				h.log.Info("consumer killed itself after a stored, uncommitted batch", "member", m.id, "batch", n)
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("member %d with the kill hook exited: %w", m.id, err)
+	case <-time.After(limit):
+		_ = m.cmd.Process.Kill()
+		h.log.Info("consumer with the kill hook killed from outside", "member", m.id, "exit", <-done)
+		return false, nil
+	case <-ctx.Done():
+		_ = m.cmd.Process.Kill()
+		h.log.Info("consumer with the kill hook killed", "member", m.id, "exit", <-done)
+		return false, ctx.Err()
+	}
 }
 
 // takeMember removes the oldest member from the set.

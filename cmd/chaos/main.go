@@ -14,8 +14,13 @@
 // scripts/services.sh, so it must run alone; stopped services are always
 // started again before it exits.
 //
+// On a modern server (the default) it also requires every row to be stored
+// exactly once: count() without FINAL equal to the distinct coordinates, and
+// the per-minute rollup's total equal to the valid events. On a legacy
+// server it reports the duplicates before FINAL and the rollup's error.
+//
 //	chaos --consumer bin/consumer --mode short
-//	chaos --consumer bin/consumer --mode long
+//	chaos --consumer bin/consumer --mode long --server legacy
 package main
 
 import (
@@ -50,6 +55,9 @@ type options struct {
 	script         string
 	brokers        string
 	clickhouse     string
+	server         string
+	chService      string
+	hookKills      int
 	events         int
 	rate           int
 	partitions     int32
@@ -68,13 +76,15 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
 	fs.StringVar(&o.script, "services", "scripts/services.sh", "script that stops, starts and restarts kafka and clickhouse")
 	fs.StringVar(&o.brokers, "kafka", "127.0.0.1:9092", "Kafka broker")
-	fs.StringVar(&o.clickhouse, "clickhouse", "127.0.0.1:9000", "ClickHouse native address")
+	fs.StringVar(&o.server, "server", "modern", "ClickHouse server to run on: modern (26.9, 127.0.0.1:19000, service clickhouse-modern) or legacy (18.16, 127.0.0.1:9000, service clickhouse)")
+	fs.StringVar(&o.clickhouse, "clickhouse", "", "ClickHouse native address (default by --server)")
 	fs.IntVar(&o.events, "events", 0, "events to produce (default by mode)")
 	fs.IntVar(&o.rate, "rate", 0, "events produced per second (default by mode)")
 	fs.Int32Var(&o.partitions, "partitions", 6, "partitions of the topic")
 	fs.Float64Var(&o.malformedShare, "malformed-share", 0.05, "share of malformed events")
 	fs.DurationVar(&o.clickhouseDown, "clickhouse-down", 0, "how long ClickHouse is stopped (default by mode)")
 	fs.IntVar(&o.kills, "kills", 0, "SIGKILLs of consumers (default by mode)")
+	fs.IntVar(&o.hookKills, "hook-kills", 0, "members that SIGKILL themselves right after a batch is stored and before its commit (default by mode)")
 	fs.DurationVar(&o.settle, "settle", 0, "how long the run may take to store everything after the last fault (default by mode)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the consumer logs even when nothing was lost")
 	fs.BoolVar(&o.serviceFaults, "service-faults", true, "restart the broker and stop ClickHouse (false: only consumer and API faults, leaving the shared services alone)")
@@ -94,6 +104,21 @@ func parseOptions(args []string) (options, error) {
 	def(&o.events, 12000, 90000)
 	def(&o.rate, 200, 500)
 	def(&o.kills, 3, 8)
+	def(&o.hookKills, 2, 4)
+	switch o.server {
+	case "modern":
+		o.chService = "clickhouse-modern"
+		if o.clickhouse == "" {
+			o.clickhouse = "127.0.0.1:19000"
+		}
+	case "legacy":
+		o.chService = "clickhouse"
+		if o.clickhouse == "" {
+			o.clickhouse = "127.0.0.1:9000"
+		}
+	default:
+		return o, fmt.Errorf("--server %q: want modern or legacy", o.server)
+	}
 	if o.clickhouseDown == 0 {
 		o.clickhouseDown = map[bool]time.Duration{true: 10 * time.Second, false: time.Minute}[o.mode == "short"]
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/textpulse/textpulse/schemas"
 )
 
 // members is the size of the group between faults.
@@ -25,6 +27,9 @@ type result struct {
 	valid, malformed      int
 	stored, distinct      uint64
 	final                 uint64
+	rollup                uint64
+	server                string
+	exact                 bool
 	lost, unexpected      int
 	dlqRecords            int
 	dlqMissing            int
@@ -58,6 +63,12 @@ func (r *result) problems() []string {
 	if r.final != r.distinct {
 		p = append(p, fmt.Sprintf("%d rows under FINAL for %d distinct events", r.final, r.distinct))
 	}
+	if r.exact && r.stored != r.distinct {
+		p = append(p, fmt.Sprintf("%d rows before FINAL for %d distinct events on a server that stores rows exactly once", r.stored, r.distinct))
+	}
+	if r.exact && r.rollup != r.distinct {
+		p = append(p, fmt.Sprintf("the per-minute rollup counts %d events for %d distinct rows", r.rollup, r.distinct))
+	}
 	if r.dlqMissing > 0 {
 		p = append(p, fmt.Sprintf("%d malformed events missing from the dead-letter topic", r.dlqMissing))
 	}
@@ -83,7 +94,11 @@ func (r *result) problems() []string {
 func (r *result) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(tw, format, args...) }
-	_, _ = fmt.Fprintf(w, "chaos run (%s), %s\n\n", r.mode, r.elapsed.Round(time.Second))
+	guarantee := "at least once: duplicates reported, collapsed under FINAL"
+	if r.exact {
+		guarantee = "exactly once: no duplicate before FINAL, exact rollup"
+	}
+	_, _ = fmt.Fprintf(w, "chaos run (%s) on ClickHouse %s (%s), %s\n\n", r.mode, r.server, guarantee, r.elapsed.Round(time.Second))
 	p("fault\tat\ttook\trecovery\t\n")
 	for _, f := range r.faults {
 		rec := "-"
@@ -112,6 +127,7 @@ func (r *result) print(w io.Writer) {
 	p("distinct events stored\t%d\t\n", r.distinct)
 	p("duplicates before FINAL\t%d\t\n", r.stored-min(r.stored, r.distinct))
 	p("duplicates after FINAL\t%d\t\n", r.final-min(r.final, r.distinct))
+	p("per-minute rollup total\t%d (error %+d)\t\n", r.rollup, int64(r.rollup)-int64(r.distinct)) //nolint:gosec // Counts fit.
 	p("valid events lost\t%d\t\n", r.lost)
 	p("rows that are not valid events\t%d\t\n", r.unexpected)
 	p("dead letters (records)\t%d\t\n", r.dlqRecords)
@@ -224,17 +240,28 @@ func (h *harness) schedule() []step {
 		steps = append(steps,
 			step{0.30, "broker restart", func(ctx context.Context) error { return h.service(ctx, "restart", "kafka") }},
 			step{0.50, "clickhouse down " + h.o.clickhouseDown.String(), func(ctx context.Context) error {
-				stopErr := h.service(ctx, "stop", "clickhouse")
+				stopErr := h.service(ctx, "stop", h.o.chService)
 				select {
 				case <-ctx.Done():
 				case <-time.After(h.o.clickhouseDown):
 				}
 				// Start it whatever stop said: it may have stopped it.
-				return errors.Join(stopErr, h.service(context.WithoutCancel(ctx), "start", "clickhouse"))
+				return errors.Join(stopErr, h.service(context.WithoutCancel(ctx), "start", h.o.chService))
 			}})
 	}
 	for i := range h.o.kills {
 		steps = append(steps, step{float64(i+1) / float64(h.o.kills+1), "consumer SIGKILL", kill})
+	}
+	for i := range h.o.hookKills {
+		n := 1 + i%3 // after the 1st, 2nd or 3rd stored batch
+		steps = append(steps, step{(float64(i) + 0.6) / float64(h.o.hookKills+1), "SIGKILL after insert, before commit",
+			func(ctx context.Context) error {
+				fired, err := h.hookKill(ctx, n, 60*time.Second)
+				if err == nil && !fired {
+					err = errors.New("the member stored no batch within 60s")
+				}
+				return err
+			}})
 	}
 	if h.o.mode == "long" {
 		steps = append(steps,
@@ -347,6 +374,18 @@ func (h *harness) verify(ctx context.Context, res *result) error {
 	if err := h.ch.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.events FINAL", h.db)).Scan(&res.final); err != nil {
 		return fmt.Errorf("count rows under FINAL: %w", err)
 	}
+	if err := h.ch.QueryRow(ctx, fmt.Sprintf("SELECT sum(events) FROM %s.events_per_minute", h.db)).Scan(&res.rollup); err != nil {
+		return fmt.Errorf("sum the per-minute rollup: %w", err)
+	}
+	var version string
+	if err := h.ch.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+		return fmt.Errorf("read server version: %w", err)
+	}
+	v, err := schemas.ParseVersion(version)
+	if err != nil {
+		return err
+	}
+	res.server, res.exact = v.String(), schemas.DialectFor(v) == schemas.DialectModern
 	rows, err := h.ch.Query(ctx, fmt.Sprintf("SELECT DISTINCT kafka_partition, kafka_offset FROM %s.events", h.db))
 	if err != nil {
 		return fmt.Errorf("read coordinates: %w", err)

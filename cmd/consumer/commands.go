@@ -124,6 +124,15 @@ func runCheck(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		default:
 			report(true, "schema version %d", ver)
 		}
+		exact, why, err := snk.Guarantee(cctx)
+		switch {
+		case err != nil:
+			report(false, "rows: %v", err)
+		case exact:
+			report(true, "rows: exactly once (%s)", why)
+		default:
+			report(true, "rows: at least once (%s)", why)
+		}
 	}
 	if cfg.Stages.usesORT() {
 		// Loading runs each model once (warm-up), so a model that loads
