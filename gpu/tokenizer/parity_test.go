@@ -20,7 +20,31 @@ import (
 const (
 	envPython = "TEXTPULSE_TEST_CHDB_PYTHON" // Python with the tokenizers package.
 	envModels = "TEXTPULSE_TEST_MODELS"      // Directory holding minilm/tokenizer.json.
+	// Directory holding real tokenizer.json files (scripts/tools.sh).
+	envTokenizers = "TEXTPULSE_TEST_TOKENIZERS"
 )
+
+// realTokenizers are the real tokenizer.json files that scripts/tools.sh
+// installs under TEXTPULSE_TEST_TOKENIZERS, by family.
+var realTokenizers = []struct{ name, family string }{
+	{"gpt4o", "bpe_split"},
+	{"llama3", "bpe_split"},
+	{"llama2", "bpe_byte_fallback"},
+	{"gemma3", "bpe_byte_fallback"},
+	{"multilingual-e5-small", "unigram"},
+}
+
+// realPath returns the path of the real tokenizer.json named.
+func realPath(name string) func(testing.TB) string {
+	return func(t testing.TB) string {
+		t.Helper()
+		p := filepath.Join(testenv.Lookup(t, envTokenizers), name, "tokenizer.json")
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s is set but lacks %s/tokenizer.json: %v", envTokenizers, name, err)
+		}
+		return p
+	}
+}
 
 // bpePath is the generated RoBERTa-style tokenizer (testdata/gen_bpe.py).
 const bpePath = "testdata/bpe/tokenizer.json"
@@ -126,6 +150,18 @@ func TestParityWithHuggingFace(t *testing.T) {
 		{"bpe_options_a", bpeOptions(py, "options_a.json"), []int{0, 32}},
 		{"bpe_options_b", bpeOptions(py, "options_b.json"), []int{0, 32}},
 	}
+	for _, r := range realTokenizers {
+		families = append(families, struct {
+			name    string
+			path    func(testing.TB) string
+			lengths []int
+		}{r.name, realPath(r.name), []int{16, 128, 512}})
+	}
+	families = append(families, struct {
+		name    string
+		path    func(testing.TB) string
+		lengths []int
+	}{"qwen2_pattern", qwen2Variant, []int{128}})
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			path := f.path(t)
@@ -192,6 +228,25 @@ func bpeVariant(t testing.TB) string {
 	p := filepath.Join(t.TempDir(), "tokenizer.json")
 	if err := os.WriteFile(p, out, 0o600); err != nil {
 		t.Fatalf("write variant: %v", err)
+	}
+	return p
+}
+
+// qwen2Variant writes the llama3 tokenizer with the Split regex of Qwen2
+// (single digits).
+func qwen2Variant(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile(realPath("llama3")(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const llama3, qwen2 = `\\p{N}{1,3}`, `\\p{N}`
+	if !bytes.Contains(data, []byte(llama3)) {
+		t.Fatalf("llama3 tokenizer.json lacks %s", llama3)
+	}
+	p := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := os.WriteFile(p, bytes.Replace(data, []byte(llama3), []byte(qwen2), 1), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	return p
 }

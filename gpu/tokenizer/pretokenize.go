@@ -7,15 +7,21 @@ import (
 
 // preTokenizer splits a piece of normalized text into words.
 type preTokenizer interface {
-	// split appends the words of s to words and returns the result. Every
-	// word is a non-empty substring of s, or of s with a prefix space.
-	split(words []string, s string) []string
+	// split appends the words of s to words and returns the result, using
+	// sc for scratch space. Every word is non-empty. first tells whether s
+	// starts the text.
+	split(sc *preScratch, words []string, s string, first bool) []string
+}
+
+// preScratch is the reusable space of a pre-tokenization.
+type preScratch struct {
+	a, b []string
 }
 
 // wholePiece is the absent pre-tokenizer: the piece is one word.
 type wholePiece struct{}
 
-func (wholePiece) split(words []string, s string) []string {
+func (wholePiece) split(_ *preScratch, words []string, s string, _ bool) []string {
 	if s == "" {
 		return words
 	}
@@ -33,7 +39,7 @@ func isBertPunct(r rune) bool {
 	return unicode.Is(bertPunct, r)
 }
 
-func (bertPreTokenizer) split(words []string, s string) []string {
+func (bertPreTokenizer) split(_ *preScratch, words []string, s string, _ bool) []string {
 	start := -1
 	for i := 0; i < len(s); {
 		r, size := rune(s[i]), 1
@@ -148,12 +154,12 @@ func runOf(s string, i, cls int) int {
 	return i
 }
 
-func (p byteLevelPreTokenizer) split(words []string, s string) []string {
+func (p byteLevelPreTokenizer) split(sc *preScratch, words []string, s string, first bool) []string {
 	if p.addPrefixSpace && s != "" && s[0] != ' ' {
 		s = " " + s
 	}
 	if !p.useRegex {
-		return wholePiece{}.split(words, s)
+		return wholePiece{}.split(sc, words, s, first)
 	}
 	for i := 0; i < len(s); {
 		end := p.match(s, i)

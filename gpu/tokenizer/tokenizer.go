@@ -1,15 +1,26 @@
 // Package tokenizer encodes text into model input ids exactly as the
-// Hugging Face tokenizers library does for a tokenizer.json of the BERT
-// family (BertNormalizer, BertPreTokenizer, WordPiece, [CLS] ... [SEP]) or
-// of the RoBERTa/GPT-2 family (ByteLevel pre-tokenizer, byte-level BPE,
-// <s> ... </s>).
+// Hugging Face tokenizers library does for the tokenizer.json files of
+// today's encoder and decoder models:
+//
+//   - normalizers BertNormalizer, Replace (strings, and regexes without
+//     Unicode classes), Prepend, Precompiled (SentencePiece charsmaps) and
+//     Sequence;
+//   - pre-tokenizers BertPreTokenizer, ByteLevel, Metaspace, Split (string
+//     patterns, and the well-known regexes of GPT-2, GPT-4o, Llama 3 and
+//     Qwen2, matched by hand) and Sequence;
+//   - models WordPiece, BPE (byte-level, byte fallback, fuse_unk,
+//     ignore_merges, continuing and end-of-word affixes) and Unigram;
+//   - post-processors BertProcessing, RobertaProcessing, ByteLevel and
+//     TemplateProcessing.
 //
 // Parity covers the added and special tokens that a text may contain
 // literally (a user typing "[CLS]" or "<mask>" gets the token, with the
 // lstrip, rstrip and single_word rules), the character classes of the
 // library (generated into tables.go from tokenizers itself, so Unicode
 // version differences between Rust, Oniguruma and Go do not show) and
-// truncation. Only single sequences are encoded; nothing is padded.
+// truncation. Only single sequences are encoded (pair templates are
+// ignored); nothing is padded. Components and regexes that it does not
+// implement fail to load with an *UnsupportedError.
 package tokenizer
 
 import (
@@ -41,7 +52,7 @@ type Encoding struct {
 type Tokenizer struct {
 	raw        *addedMatcher // Added tokens matched in the raw text.
 	normalized *addedMatcher // Added tokens matched in the normalized text.
-	normalizer *bertNormalizer
+	normalizer normalizer    // nil: none.
 	pre        preTokenizer
 	model      model
 
@@ -64,14 +75,16 @@ const (
 
 // scratch is the reusable state of one Encode call.
 type scratch struct {
-	ids    []int64
-	spans  []span
-	spans2 []span
-	words  []string
-	norm   []byte
-	ns     normScratch
-	buf    []byte
-	bpe    bpeScratch
+	ids     []int64
+	spans   []span
+	spans2  []span
+	words   []string
+	norm    []byte
+	ns      normScratch
+	pre     preScratch
+	buf     []byte
+	bpe     bpeScratch
+	unigram unigramScratch
 }
 
 // Load reads a Hugging Face tokenizer.json of the WordPiece/BERT or the
@@ -120,45 +133,24 @@ func parse(data []byte, opts Options) (*Tokenizer, error) {
 }
 
 func (t *Tokenizer) setNormalizer(raw json.RawMessage) error {
-	typ, err := typed(raw)
+	n, err := buildNormalizer(raw)
 	if err != nil {
-		return fmt.Errorf("decode normalizer: %w", err)
+		return err
 	}
-	switch typ {
-	case "":
-	case "BertNormalizer":
-		var c bertNormalizerConfig
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return fmt.Errorf("decode normalizer: %w", err)
-		}
-		t.normalizer = newBertNormalizer(c)
-	default:
-		return &UnsupportedError{Component: "normalizer", Type: typ}
-	}
+	t.normalizer = n
 	return nil
 }
 
 func (t *Tokenizer) setPreTokenizer(raw json.RawMessage) (byteLevel bool, err error) {
-	typ, err := typed(raw)
+	pre, byteLevel, err := buildPreTokenizer(raw)
 	if err != nil {
-		return false, fmt.Errorf("decode pre_tokenizer: %w", err)
+		return false, err
 	}
-	switch typ {
-	case "":
-		t.pre = wholePiece{}
-	case "BertPreTokenizer":
-		t.pre = bertPreTokenizer{}
-	case "ByteLevel":
-		var c byteLevelConfig
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return false, fmt.Errorf("decode pre_tokenizer: %w", err)
-		}
-		t.pre = byteLevelPreTokenizer{addPrefixSpace: c.AddPrefixSpace, useRegex: c.UseRegex == nil || *c.UseRegex}
-		return true, nil
-	default:
-		return false, &UnsupportedError{Component: "pre_tokenizer", Type: typ}
+	if pre == nil {
+		pre = wholePiece{}
 	}
-	return false, nil
+	t.pre = pre
+	return byteLevel, nil
 }
 
 func (t *Tokenizer) setModel(raw json.RawMessage, byteLevel bool) error {
@@ -179,6 +171,15 @@ func (t *Tokenizer) setModel(raw json.RawMessage, byteLevel bool) error {
 			return fmt.Errorf("decode model: %w", err)
 		}
 		t.model, err = newBPE(c, byteLevel)
+	case "Unigram":
+		var c unigramConfig
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return fmt.Errorf("decode model: %w", err)
+		}
+		if c.UnkID == nil {
+			return &UnsupportedError{Component: "model", Type: "Unigram without unk_id"}
+		}
+		t.model, err = newUnigram(c)
 	case "":
 		return fmt.Errorf("%w: no model", ErrInvalid)
 	default:
@@ -310,6 +311,8 @@ func padID(cfg fileConfig, t *Tokenizer) int64 {
 		vocab = m.vocab
 	case *bpe:
 		vocab = m.vocab
+	case *unigram:
+		vocab = m.vocab
 	}
 	for _, name := range []string{"[PAD]", "<pad>"} {
 		if id, ok := vocab[name]; ok {
@@ -376,6 +379,7 @@ func (t *Tokenizer) content(sc *scratch, text string, limit int) []int64 {
 			ids = append(ids, sp.id)
 			continue
 		}
+		first := sp.start == 0
 		piece := text[sp.start:sp.end]
 		if t.normalizer != nil {
 			sc.norm = t.normalizer.normalize(sc.norm[:0], &sc.ns, piece)
@@ -385,7 +389,7 @@ func (t *Tokenizer) content(sc *scratch, text string, limit int) []int64 {
 			piece = string(sc.norm)
 		}
 		if t.normalized == nil {
-			ids = t.words(sc, ids, piece, limit)
+			ids = t.words(sc, ids, piece, first, limit)
 			continue
 		}
 		sc.spans2 = t.normalized.split(sc.spans2[:0], piece)
@@ -394,18 +398,18 @@ func (t *Tokenizer) content(sc *scratch, text string, limit int) []int64 {
 				ids = append(ids, sp2.id)
 				continue
 			}
-			ids = t.words(sc, ids, piece[sp2.start:sp2.end], limit)
+			ids = t.words(sc, ids, piece[sp2.start:sp2.end], first && sp2.start == 0, limit)
 		}
 	}
 	return ids
 }
 
 // words pre-tokenizes piece and appends the ids of its words.
-func (t *Tokenizer) words(sc *scratch, ids []int64, piece string, limit int) []int64 {
+func (t *Tokenizer) words(sc *scratch, ids []int64, piece string, first bool, limit int) []int64 {
 	if piece == "" {
 		return ids
 	}
-	sc.words = t.pre.split(sc.words[:0], piece)
+	sc.words = t.pre.split(&sc.pre, sc.words[:0], piece, first)
 	stopEarly := limit >= 0 && !t.keepLeft
 	for _, w := range sc.words {
 		if stopEarly && len(ids) > limit {

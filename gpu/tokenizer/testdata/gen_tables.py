@@ -16,7 +16,12 @@ import sys
 import unicodedata
 
 import tokenizers
-from tokenizers import normalizers, pre_tokenizers
+from tokenizers import Regex, normalizers, pre_tokenizers
+
+# The letter classes of the Split patterns of gpt4o-style tokenizers, as
+# written there.
+UPPERISH = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"
+LOWERISH = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"
 
 
 def code_points():
@@ -57,7 +62,24 @@ def classify():
             t["number"].append(c)
         elif len(byte_level.pre_tokenize_str("!" + ch)) != 1:
             t["space"].append(c)
+    t["upperish"] = regex_class(UPPERISH)
+    t["lowerish"] = regex_class(LOWERISH)
     return t
+
+
+def regex_class(pattern):
+    """Returns the code points that the Split regex class pattern matches.
+
+    The characters are joined with NUL, which no class asked about matches,
+    so every piece without a NUL is one matched character.
+    """
+    split = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+    out = []
+    cps = [c for c in code_points() if c != 0]
+    for i in range(0, len(cps), 1 << 16):
+        text = "\0".join(chr(c) for c in cps[i : i + (1 << 16)])
+        out += [ord(p) for p, _ in split.pre_tokenize_str(text) if "\0" not in p]
+    return sorted(out)
 
 
 def ranges(cps):
@@ -122,6 +144,10 @@ def main():
         range_table("regexNumber", "regexNumber holds the characters that \\p{N} matches in the byte-level regex.", t["number"]),
         "",
         range_table("regexSpace", "regexSpace holds the characters that \\s matches in the byte-level regex.", t["space"]),
+        "",
+        range_table("regexUpperish", "regexUpperish holds the characters that %s matches in a Split regex." % UPPERISH, t["upperish"]),
+        "",
+        range_table("regexLowerish", "regexLowerish holds the characters that %s matches in a Split regex." % LOWERISH, t["lowerish"]),
         "",
         range_table("nfdKeep", "nfdKeep holds the characters that the NFD of tokenizers leaves alone though Unicode decomposes them.", t["nfd_keep"]),
         "",
