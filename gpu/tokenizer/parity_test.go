@@ -162,6 +162,13 @@ func TestParityWithHuggingFace(t *testing.T) {
 		path    func(testing.TB) string
 		lengths []int
 	}{"qwen2_pattern", qwen2Variant, []int{128}})
+	for _, v := range componentVariants {
+		families = append(families, struct {
+			name    string
+			path    func(testing.TB) string
+			lengths []int
+		}{v.name, realVariant(v.base, v.edit), []int{128}})
+	}
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			path := f.path(t)
@@ -230,6 +237,75 @@ func bpeVariant(t testing.TB) string {
 		t.Fatalf("write variant: %v", err)
 	}
 	return p
+}
+
+// componentVariants change one component of a real tokenizer.json to
+// cover the options that no real file uses: every Split behavior with and
+// without invert, and the other Metaspace prepend schemes.
+var componentVariants = []struct {
+	name string
+	base string
+	edit func(cfg map[string]any)
+}{
+	{"split_removed", "llama3", splitOptions("Removed", false)},
+	{"split_merged_previous", "llama3", splitOptions("MergedWithPrevious", false)},
+	{"split_merged_next_invert", "llama3", splitOptions("MergedWithNext", true)},
+	{"split_contiguous", "llama3", splitOptions("Contiguous", false)},
+	{"split_contiguous_invert", "gpt4o", splitOptions("Contiguous", true)},
+	{"split_isolated_invert", "gpt4o", splitOptions("Isolated", true)},
+	{"split_string_merged_next", "llama3", func(cfg map[string]any) {
+		split := cfg["pre_tokenizer"].(map[string]any)["pretokenizers"].([]any)[0].(map[string]any)
+		split["pattern"] = map[string]any{"String": "e"}
+		split["behavior"] = "MergedWithNext"
+	}},
+	{"metaspace_first", "multilingual-e5-small", metaspaceOptions("first", true)},
+	{"metaspace_never_unsplit", "multilingual-e5-small", metaspaceOptions("never", false)},
+}
+
+// splitOptions sets the behavior and invert of the Split that starts a
+// Sequence pre-tokenizer.
+func splitOptions(behavior string, invert bool) func(map[string]any) {
+	return func(cfg map[string]any) {
+		split := cfg["pre_tokenizer"].(map[string]any)["pretokenizers"].([]any)[0].(map[string]any)
+		split["behavior"] = behavior
+		split["invert"] = invert
+	}
+}
+
+// metaspaceOptions sets the prepend scheme and split of a Metaspace
+// pre-tokenizer.
+func metaspaceOptions(scheme string, split bool) func(map[string]any) {
+	return func(cfg map[string]any) {
+		m := cfg["pre_tokenizer"].(map[string]any)
+		delete(m, "add_prefix_space")
+		m["prepend_scheme"] = scheme
+		m["split"] = split
+	}
+}
+
+// realVariant writes the real tokenizer.json named, changed by edit.
+func realVariant(name string, edit func(map[string]any)) func(testing.TB) string {
+	return func(t testing.TB) string {
+		t.Helper()
+		data, err := os.ReadFile(realPath(name)(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			t.Fatalf("decode %s: %v", name, err)
+		}
+		edit(cfg)
+		out, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "tokenizer.json")
+		if err := os.WriteFile(p, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 }
 
 // qwen2Variant writes the llama3 tokenizer with the Split regex of Qwen2

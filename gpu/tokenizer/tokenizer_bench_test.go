@@ -10,13 +10,28 @@ import (
 	"github.com/textpulse/textpulse/gpu/tokenizer"
 )
 
-// benchFamilies returns the tokenizers to benchmark; the WordPiece one is
-// skipped when the MiniLM tokenizer is not installed.
+// benchNames are the tokenizers benchmarked, in order: the generated BPE
+// one, MiniLM's WordPiece and the real files of realTokenizers.
+func benchNames() []string {
+	names := []string{"wordpiece", "bpe"}
+	for _, r := range realTokenizers {
+		names = append(names, r.name)
+	}
+	return names
+}
+
+// benchFamilies returns the paths of the tokenizers to benchmark; those
+// whose files are not installed are missing.
 func benchFamilies(b *testing.B) map[string]string {
 	b.Helper()
 	fams := map[string]string{"bpe": bpePath}
 	if dir := os.Getenv(envModels); dir != "" {
 		fams["wordpiece"] = filepath.Join(dir, "minilm", "tokenizer.json")
+	}
+	if dir := os.Getenv(envTokenizers); dir != "" {
+		for _, r := range realTokenizers {
+			fams[r.name] = filepath.Join(dir, r.name, "tokenizer.json")
+		}
 	}
 	return fams
 }
@@ -26,11 +41,11 @@ func benchFamilies(b *testing.B) map[string]string {
 // as in a long-running consumer.
 func BenchmarkEncode(b *testing.B) {
 	texts := textgenTexts(b, 11, 4096)
-	for _, name := range []string{"wordpiece", "bpe"} {
+	for _, name := range benchNames() {
 		path, ok := benchFamilies(b)[name]
 		b.Run(name, func(b *testing.B) {
 			if !ok {
-				b.Skipf("%s is not set", envModels)
+				b.Skipf("%s is not installed", name)
 			}
 			tok := mustLoad(b, path, tokenizer.Options{MaxLength: 128})
 			for _, s := range texts {
@@ -49,11 +64,11 @@ func BenchmarkEncode(b *testing.B) {
 // BenchmarkEncodeParallel encodes from GOMAXPROCS goroutines at once.
 func BenchmarkEncodeParallel(b *testing.B) {
 	texts := textgenTexts(b, 11, 4096)
-	for _, name := range []string{"wordpiece", "bpe"} {
+	for _, name := range benchNames() {
 		path, ok := benchFamilies(b)[name]
 		b.Run(name, func(b *testing.B) {
 			if !ok {
-				b.Skipf("%s is not set", envModels)
+				b.Skipf("%s is not installed", name)
 			}
 			tok := mustLoad(b, path, tokenizer.Options{MaxLength: 128})
 			for _, s := range texts {
@@ -74,11 +89,11 @@ func BenchmarkEncodeParallel(b *testing.B) {
 
 // BenchmarkLoad measures reading and preparing a tokenizer.json.
 func BenchmarkLoad(b *testing.B) {
-	for _, name := range []string{"wordpiece", "bpe"} {
+	for _, name := range benchNames() {
 		path, ok := benchFamilies(b)[name]
 		b.Run(name, func(b *testing.B) {
 			if !ok {
-				b.Skipf("%s is not set", envModels)
+				b.Skipf("%s is not installed", name)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
