@@ -10,8 +10,8 @@ import (
 // AddedVocabulary does: leftmost-longest matches, scanned left to right,
 // honouring single_word, lstrip and rstrip.
 type addedMatcher struct {
-	first  [256]bool
-	tokens []matchToken // Longest first.
+	byFirst [256][]int32 // Indexes into tokens by first byte, longest first.
+	tokens  []matchToken // Longest first.
 }
 
 type matchToken struct {
@@ -34,8 +34,8 @@ func newAddedMatcher(tokens []matchToken) *addedMatcher {
 	}
 	m := &addedMatcher{tokens: tokens}
 	sort.SliceStable(m.tokens, func(i, j int) bool { return len(m.tokens[i].content) > len(m.tokens[j].content) })
-	for _, t := range tokens {
-		m.first[t.content[0]] = true
+	for k, t := range m.tokens {
+		m.byFirst[t.content[0]] = append(m.byFirst[t.content[0]], int32(k)) //nolint:gosec // Far fewer than 2^31 tokens.
 	}
 	return m
 }
@@ -44,12 +44,10 @@ func newAddedMatcher(tokens []matchToken) *addedMatcher {
 // its start and end, and its index in m.tokens; ok is false when none does.
 func (m *addedMatcher) find(s string, from int) (start, end, index int, ok bool) {
 	for i := from; i < len(s); i++ {
-		if !m.first[s[i]] {
-			continue
-		}
-		for k, t := range m.tokens {
+		for _, k := range m.byFirst[s[i]] {
+			t := &m.tokens[k]
 			if len(s)-i >= len(t.content) && s[i:i+len(t.content)] == t.content {
-				return i, i + len(t.content), k, true
+				return i, i + len(t.content), int(k), true
 			}
 		}
 	}
