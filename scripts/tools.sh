@@ -154,7 +154,7 @@ models_install() {
   [[ -f "${MODELS_BPE_TOKENIZER}" ]] || die "${MODELS_BPE_TOKENIZER} not found"
   want="$(files_hash "${MODELS_REQUIREMENTS}" "${CONSTRAINTS}" "${MODELS_BPE_TOKENIZER}" \
     "${REPO_ROOT}"/scripts/models/build_models.py "${REPO_ROOT}"/scripts/models/encoder.py \
-    "${REPO_ROOT}"/scripts/models/train_head.py "${MODELS_POSTS}"/*.jsonl)"
+    "${REPO_ROOT}"/scripts/models/train_head.py "${MODELS_POSTS}"/*-train.jsonl "${MODELS_POSTS}"/*-test.jsonl)"
   if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
     info "already built (inputs unchanged)"
     return 0

@@ -29,6 +29,7 @@ import (
 type options struct {
 	models, posts, ortLib, device string
 	model, data                   string
+	maxLength                     int
 	verbose                       bool
 }
 
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.device, "device", gpu.DeviceAuto, "auto, cpu or cuda")
 	fs.StringVar(&o.model, "model", "", "evaluate this model directory instead of the bundled models (needs --data)")
 	fs.StringVar(&o.data, "data", "", "labelled JSONL file for --model")
+	fs.IntVar(&o.maxLength, "max-length", 0, "truncate texts to this many tokens (0: the tokenizer's, capped by the model)")
 	fs.BoolVar(&o.verbose, "v", false, "also print precision, recall and F1 per label")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,23 +72,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer func() { _ = rt.Close() }()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	_, _ = fmt.Fprintln(stdout, "| task | model | weights | held-out posts | accuracy | macro-F1 |")
-	_, _ = fmt.Fprintln(stdout, "|---|---|---|---:|---:|---:|")
+	_, _ = fmt.Fprintln(stdout, "| task | model | weights | held-out set | texts | accuracy | macro-F1 |")
+	_, _ = fmt.Fprintln(stdout, "|---|---|---|---|---:|---:|---:|")
 	var details []string
 	for _, c := range cases {
-		rep, err := modeleval.EvaluateDir(ctx, rt, c.dir, o.device, c.data, logger)
+		rep, err := modeleval.EvaluateDir(ctx, rt, c.dir, c.data, o.modelConfig(), logger)
 		if err != nil {
 			return err
 		}
-		_, _ = fmt.Fprintf(stdout, "| %s | %s | %s | %d | %.3f | %.3f |\n", c.Task, c.Model, c.Weights, rep.Examples, rep.Accuracy, rep.MacroF1)
+		_, _ = fmt.Fprintf(stdout, "| %s | %s | %s | %s | %d | %.3f | %.3f |\n", c.Task, c.Model, c.Weights, filepath.Base(c.data), rep.Examples, rep.Accuracy, rep.MacroF1)
 		if o.verbose {
-			details = append(details, perLabel(c.Model, rep)...)
+			details = append(details, perLabel(c.Model+" on "+filepath.Base(c.data), rep)...)
 		}
 	}
 	for _, line := range details {
 		_, _ = fmt.Fprintln(stdout, line)
 	}
 	return nil
+}
+
+// modelConfig is the gpu configuration of every evaluated model, without
+// its directory.
+func (o options) modelConfig() gpu.Config {
+	cfg := gpu.DefaultConfig()
+	cfg.Device = o.device
+	cfg.MaxLength = o.maxLength
+	return cfg
 }
 
 type runCase struct {
@@ -99,7 +110,7 @@ func (o options) cases() ([]runCase, error) {
 		if o.data == "" {
 			return nil, errors.New("--model needs --data")
 		}
-		return []runCase{{Case: modeleval.Case{Task: filepath.Base(o.data), Model: filepath.Base(o.model), Weights: "given"}, dir: o.model, data: o.data}}, nil
+		return []runCase{{Case: modeleval.Case{Task: "given", Model: filepath.Base(o.model), Weights: "given"}, dir: o.model, data: o.data}}, nil
 	}
 	if o.models == "" {
 		return nil, errors.New("needs --models (or TEXTPULSE_TEST_MODELS, set by scripts/env.sh)")

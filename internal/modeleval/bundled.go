@@ -20,29 +20,34 @@ type Case struct {
 }
 
 // Bundled lists the models scripts/tools.sh builds into .local/models with
-// the held-out split each is evaluated on: the trained MiniLM classifiers
+// the held-out files each is evaluated on: the trained MiniLM classifiers
 // beside the random-weight models of the parity tests and benchmarks.
+// <task>-test.jsonl is the held-out split written with gen_posts.py;
+// <task>-plain.jsonl holds plain sentences written by hand, outside the
+// generator.
 func Bundled() []Case {
-	return []Case{
-		{Task: "emotion", Model: "minilm-emotion", Weights: "trained", Data: "emotion-test.jsonl"},
-		{Task: "emotion", Model: "tiny-emotion", Weights: "random", Data: "emotion-test.jsonl"},
-		{Task: "emotion", Model: "distilroberta-emotion", Weights: "random", Data: "emotion-test.jsonl"},
-		{Task: "sentiment", Model: "minilm-sentiment", Weights: "trained", Data: "sentiment-test.jsonl"},
-		{Task: "sentiment", Model: "tiny-sentiment", Weights: "random", Data: "sentiment-test.jsonl"},
+	var out []Case
+	for _, data := range []string{"test", "plain"} {
+		out = append(out,
+			Case{Task: "emotion", Model: "minilm-emotion", Weights: "trained", Data: "emotion-" + data + ".jsonl"},
+			Case{Task: "emotion", Model: "tiny-emotion", Weights: "random", Data: "emotion-" + data + ".jsonl"},
+			Case{Task: "emotion", Model: "distilroberta-emotion", Weights: "random", Data: "emotion-" + data + ".jsonl"},
+			Case{Task: "sentiment", Model: "minilm-sentiment", Weights: "trained", Data: "sentiment-" + data + ".jsonl"},
+			Case{Task: "sentiment", Model: "tiny-sentiment", Weights: "random", Data: "sentiment-" + data + ".jsonl"},
+		)
 	}
+	return out
 }
 
-// EvaluateDir loads the classifier in modelDir through rt (on device, see
-// gpu.Config.Device), evaluates it on the examples of dataPath and closes
+// EvaluateDir loads the classifier in modelDir through rt with cfg (whose
+// ModelDir it sets), evaluates it on the examples of dataPath and closes
 // it. The model's metrics go to a registry of their own.
-func EvaluateDir(ctx context.Context, rt *gpu.Runtime, modelDir, device, dataPath string, logger *slog.Logger) (Report, error) {
+func EvaluateDir(ctx context.Context, rt *gpu.Runtime, modelDir, dataPath string, cfg gpu.Config, logger *slog.Logger) (Report, error) {
 	examples, err := ReadFile(dataPath)
 	if err != nil {
 		return Report{}, err
 	}
-	cfg := gpu.DefaultConfig()
 	cfg.ModelDir = modelDir
-	cfg.Device = device
 	c, err := rt.LoadClassifier(ctx, filepath.Base(modelDir), cfg, logger, prometheus.NewRegistry())
 	if err != nil {
 		return Report{}, fmt.Errorf("load %s: %w", modelDir, err)
