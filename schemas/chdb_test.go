@@ -24,6 +24,8 @@ func TestModernDDLOnChdb(t *testing.T) {
 		{"default names", schemas.Options{Dialect: schemas.DialectModern}},
 		{"custom names with ttl", schemas.Options{Database: "tp_chdb", Table: "tweets", TTLDays: 30,
 			DedupWindow: 100, Dialect: schemas.DialectModern}},
+		{"json metadata and vector index", schemas.Options{Dialect: schemas.DialectModern,
+			MetadataType: schemas.MetadataJSON, VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			steps := buildPlan(t, tc.opts, time.Now())

@@ -153,6 +153,10 @@ func insertSQL(t *testing.T, o schemas.Options, rows []sampleRow, at time.Time, 
 				v = createdAt.Format(tsLayout)
 			case "metadata":
 				v = `{"offset":` + strconv.FormatUint(r.offset, 10) + `}`
+				if o.WithDefaults().MetadataType == schemas.MetadataJSON {
+					// A JSON column reads an object, not a string.
+					v = json.RawMessage(v.(string))
+				}
 			case "embedding":
 				v = nonNil(r.embedding)
 			case "embedding_model":

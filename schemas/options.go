@@ -66,6 +66,62 @@ type Options struct {
 	// ReplicaName is the replica name in cluster mode; "" means
 	// DefaultReplicaName.
 	ReplicaName string
+	// MetadataType is the type of the metadata column: MetadataString
+	// ("" means it) or MetadataJSON, the JSON type of servers from 25.3
+	// on (DialectModern only, see CheckServer).
+	MetadataType string
+	// VectorIndex, when VectorIndexHNSW, adds the table Table+"_embeddings"
+	// with a vector_similarity index over the embeddings of EmbeddingDims
+	// elements, filled from the main table by the view
+	// Table+"_embeddings_mv"; "" means none. DialectModern only, not in
+	// cluster mode.
+	VectorIndex string
+	// VectorDistance is the distance function of the vector index,
+	// DistanceCosine ("" means it) or DistanceL2.
+	VectorDistance string
+	// EmbeddingDims is the number of elements of the embeddings the vector
+	// index holds; it is required with VectorIndex. Rows whose embedding
+	// has another length (or none) stay out of the index table.
+	EmbeddingDims int
+}
+
+// Values of Options.MetadataType, Options.VectorIndex and
+// Options.VectorDistance.
+const (
+	MetadataString  = "string"
+	MetadataJSON    = "json"
+	VectorIndexHNSW = "hnsw"
+	DistanceCosine  = "cosineDistance"
+	DistanceL2      = "L2Distance"
+)
+
+// maxEmbeddingDims bounds Options.EmbeddingDims.
+const maxEmbeddingDims = 65536
+
+// jsonSince and vectorIndexSince are the first server versions with the
+// JSON type and the vector_similarity index enabled by default.
+func jsonSince() Version        { return Version{Major: 25, Minor: 3} }
+func vectorIndexSince() Version { return Version{Major: 25, Minor: 8} }
+
+// EmbeddingsTable returns the name of the table that holds the indexed
+// embeddings, Table+"_embeddings".
+func (o Options) EmbeddingsTable() string { return o.WithDefaults().Table + "_embeddings" }
+
+// CheckServer reports whether a server of version v can hold what the
+// options enable: the JSON metadata type from 25.3 on, the vector index from
+// 25.8 on (earlier servers hide both behind experimental settings). The
+// error is an *OptionError.
+func (o Options) CheckServer(v Version) error {
+	o = o.WithDefaults()
+	if o.MetadataType == MetadataJSON && v.Less(jsonSince()) {
+		return &OptionError{Option: "MetadataType", Value: o.MetadataType, Err: ErrInvalidOption,
+			Reason: "the JSON type needs ClickHouse " + jsonSince().String() + " or later, the server is " + v.String()}
+	}
+	if o.VectorIndex != "" && v.Less(vectorIndexSince()) {
+		return &OptionError{Option: "VectorIndex", Value: o.VectorIndex, Err: ErrInvalidOption,
+			Reason: "the vector_similarity index needs ClickHouse " + vectorIndexSince().String() + " or later, the server is " + v.String()}
+	}
+	return nil
 }
 
 // Clustered reports whether the options render DDL for a cluster.
@@ -96,6 +152,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.ReplicaName == "" {
 		o.ReplicaName = DefaultReplicaName
+	}
+	if o.MetadataType == "" {
+		o.MetadataType = MetadataString
+	}
+	if o.VectorIndex != "" && o.VectorDistance == "" {
+		o.VectorDistance = DistanceCosine
 	}
 	return o
 }
@@ -138,6 +200,9 @@ func (o Options) Validate() error {
 		return &OptionError{Option: "DedupWindow", Value: strconv.Itoa(o.DedupWindow), Err: ErrInvalidOption,
 			Reason: "must not be negative"}
 	}
+	if err := o.validateAnalyst(); err != nil {
+		return err
+	}
 	if o.Cluster == "" {
 		return nil
 	}
@@ -157,6 +222,47 @@ func (o Options) Validate() error {
 	if !plainText(o.ReplicaName) {
 		return &OptionError{Option: "ReplicaName", Value: o.ReplicaName, Err: ErrInvalidOption,
 			Reason: "want a name without quotes, backslashes or control characters"}
+	}
+	return nil
+}
+
+// validateAnalyst checks MetadataType and the vector index options of
+// options with the defaults applied.
+func (o Options) validateAnalyst() error {
+	switch o.MetadataType {
+	case MetadataString:
+	case MetadataJSON:
+		if o.Dialect != DialectModern {
+			return &OptionError{Option: "MetadataType", Value: o.MetadataType, Err: ErrInvalidOption,
+				Reason: "the JSON type needs a modern server (ClickHouse " + jsonSince().String() + " or later)"}
+		}
+	default:
+		return &OptionError{Option: "MetadataType", Value: o.MetadataType, Err: ErrInvalidOption,
+			Reason: "want " + MetadataString + " or " + MetadataJSON}
+	}
+	switch o.VectorIndex {
+	case "":
+		return nil
+	case VectorIndexHNSW:
+	default:
+		return &OptionError{Option: "VectorIndex", Value: o.VectorIndex, Err: ErrInvalidOption,
+			Reason: "want " + VectorIndexHNSW + " or none"}
+	}
+	if o.Dialect != DialectModern {
+		return &OptionError{Option: "VectorIndex", Value: o.VectorIndex, Err: ErrInvalidOption,
+			Reason: "the vector_similarity index needs a modern server (ClickHouse " + vectorIndexSince().String() + " or later)"}
+	}
+	if o.Clustered() {
+		return &OptionError{Option: "VectorIndex", Value: o.VectorIndex, Err: ErrInvalidOption,
+			Reason: "not supported in cluster mode"}
+	}
+	if o.VectorDistance != DistanceCosine && o.VectorDistance != DistanceL2 {
+		return &OptionError{Option: "VectorDistance", Value: o.VectorDistance, Err: ErrInvalidOption,
+			Reason: "want " + DistanceCosine + " or " + DistanceL2}
+	}
+	if o.EmbeddingDims < 1 || o.EmbeddingDims > maxEmbeddingDims {
+		return &OptionError{Option: "EmbeddingDims", Value: strconv.Itoa(o.EmbeddingDims), Err: ErrInvalidOption,
+			Reason: "the vector index needs the embedding dimension, 1 to " + strconv.Itoa(maxEmbeddingDims)}
 	}
 	return nil
 }

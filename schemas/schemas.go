@@ -126,7 +126,67 @@ func InsertSettings(o Options, token string) map[string]any {
 // recent insert_deduplication_token in both tables when it carries the
 // settings of InsertSettings. Exact counts come from the main table with
 // FINAL.
+//
+// With Options.VectorIndex the statements of FeatureStatements follow.
 func Render(o Options) ([]Statement, error) {
+	base, err := renderBase(o)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := FeatureStatements(o)
+	if err != nil {
+		return nil, err
+	}
+	return append(base, extra...), nil
+}
+
+// FeatureStatements returns the statements that add what the options enable
+// beside the tables of migration 1: with Options.VectorIndex, the table
+// Table+"_embeddings" with a vector_similarity index and the materialized
+// view that copies into it every new row of the main table whose embedding
+// has Options.EmbeddingDims elements (the index refuses arrays of another
+// length, so the main table keeps taking every row). They use IF NOT
+// EXISTS; a runner executes them after the migrations on every run, so that
+// enabling the index on an existing table creates it. Rows written before
+// are not copied; see docs/operations.md for the backfill statement.
+func FeatureStatements(o Options) ([]Statement, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("render ddl: %w", err)
+	}
+	if o.VectorIndex == "" {
+		return nil, nil
+	}
+	return renderDDL(o, []ddlTemplate{
+		{name: "create_embeddings_table", file: "embeddings.sql.tmpl"},
+		{name: "create_embeddings_view", file: "embeddings_mv.sql.tmpl"},
+	})
+}
+
+// MetadataColumnType returns the server type of the metadata column for the
+// options: String or JSON.
+func MetadataColumnType(o Options) string {
+	if o.WithDefaults().MetadataType == MetadataJSON {
+		return "JSON"
+	}
+	return "String"
+}
+
+// VectorIndexType returns the type of the vector index for the options as
+// the server writes it in system.data_skipping_indices.type_full, such as
+// vector_similarity('hnsw', 'cosineDistance', 384); "" without an index.
+func VectorIndexType(o Options) string {
+	o = o.WithDefaults()
+	if o.VectorIndex == "" {
+		return ""
+	}
+	return "vector_similarity(" + quoteString(o.VectorIndex) + ", " + quoteString(o.VectorDistance) + ", " +
+		strconv.Itoa(o.EmbeddingDims) + ")"
+}
+
+// VectorIndexName is the name of the vector index of the embeddings table.
+const VectorIndexName = "embedding_idx"
+
+func renderBase(o Options) ([]Statement, error) {
 	if o.Clustered() {
 		return renderDDL(o, []ddlTemplate{
 			{name: "create_database", file: "database.sql.tmpl"},
@@ -174,6 +234,13 @@ type templateData struct {
 	// Local is LocalSuffix in cluster mode and empty otherwise: the data
 	// tables are named Table+Local.
 	Local string
+	// MetadataJSON reports the JSON type for the metadata column.
+	MetadataJSON bool
+	// VectorIndex, VectorDistance and EmbeddingDims are the options of the
+	// vector index; VectorIndex is empty when there is none.
+	VectorIndex    string
+	VectorDistance string
+	EmbeddingDims  int
 }
 
 func renderDDL(o Options, tmpls []ddlTemplate) ([]Statement, error) {
@@ -260,6 +327,10 @@ func renderFile(o Options, path string) (string, error) {
 		},
 		// quote renders a string literal.
 		"quote": quoteString,
+		// vectorIndex renders the index clause of the embeddings table.
+		"vectorIndex": func() string {
+			return "INDEX " + VectorIndexName + " embedding TYPE " + VectorIndexType(o) + " GRANULARITY 100000000"
+		},
 	}
 	t, err := template.New(path).Funcs(funcs).Option("missingkey=error").Parse(string(src))
 	if err != nil {
@@ -275,6 +346,10 @@ func renderFile(o Options, path string) (string, error) {
 		DedupWindow:     o.DedupWindow,
 		Cluster:         o.Cluster,
 		Local:           localSuffix(o),
+		MetadataJSON:    o.MetadataType == MetadataJSON,
+		VectorIndex:     o.VectorIndex,
+		VectorDistance:  o.VectorDistance,
+		EmbeddingDims:   o.EmbeddingDims,
 	})
 	if err != nil {
 		return "", err

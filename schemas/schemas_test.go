@@ -46,6 +46,10 @@ func goldenCases() []struct {
 		{"legacy_cluster", legacyCluster},
 		{"modern_cluster", modernCluster},
 		{"modern_cluster_custom", clusterCustom},
+		{"modern_analyst", schemas.Options{Database: "analytics", Table: "tweets", TTLDays: 90, Dialect: schemas.DialectModern,
+			MetadataType: schemas.MetadataJSON, VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 384}},
+		{"modern_vector_l2", schemas.Options{Dialect: schemas.DialectModern,
+			VectorIndex: schemas.VectorIndexHNSW, VectorDistance: schemas.DistanceL2, EmbeddingDims: 1536}},
 	}
 }
 
@@ -281,6 +285,18 @@ func TestValidate(t *testing.T) {
 		{"zookeeper path with quote", schemas.Options{Dialect: modern, Cluster: "c", ZooKeeperPath: "/t/'x"}, schemas.ErrInvalidOption, "ZooKeeperPath"},
 		{"migrations path with backslash", schemas.Options{Dialect: modern, Cluster: "c", MigrationsZooKeeperPath: `/t/\x`}, schemas.ErrInvalidOption, "MigrationsZooKeeperPath"},
 		{"replica with newline", schemas.Options{Dialect: modern, Cluster: "c", ReplicaName: "r\n"}, schemas.ErrInvalidOption, "ReplicaName"},
+		{"json metadata", schemas.Options{Dialect: modern, MetadataType: schemas.MetadataJSON}, nil, ""},
+		{"string metadata", schemas.Options{Dialect: schemas.DialectLegacy, MetadataType: schemas.MetadataString}, nil, ""},
+		{"json metadata on legacy", schemas.Options{Dialect: schemas.DialectLegacy, MetadataType: schemas.MetadataJSON}, schemas.ErrInvalidOption, "MetadataType"},
+		{"unknown metadata type", schemas.Options{Dialect: modern, MetadataType: "Object('json')"}, schemas.ErrInvalidOption, "MetadataType"},
+		{"vector index", schemas.Options{Dialect: modern, VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 384}, nil, ""},
+		{"vector index l2", schemas.Options{Dialect: modern, VectorIndex: schemas.VectorIndexHNSW, VectorDistance: schemas.DistanceL2, EmbeddingDims: 3}, nil, ""},
+		{"vector index without dims", schemas.Options{Dialect: modern, VectorIndex: schemas.VectorIndexHNSW}, schemas.ErrInvalidOption, "EmbeddingDims"},
+		{"vector index huge dims", schemas.Options{Dialect: modern, VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 1 << 20}, schemas.ErrInvalidOption, "EmbeddingDims"},
+		{"vector index unknown distance", schemas.Options{Dialect: modern, VectorIndex: schemas.VectorIndexHNSW, VectorDistance: "dotProduct", EmbeddingDims: 3}, schemas.ErrInvalidOption, "VectorDistance"},
+		{"vector index unknown type", schemas.Options{Dialect: modern, VectorIndex: "ivf", EmbeddingDims: 3}, schemas.ErrInvalidOption, "VectorIndex"},
+		{"vector index on legacy", schemas.Options{Dialect: schemas.DialectLegacy, VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 3}, schemas.ErrInvalidOption, "VectorIndex"},
+		{"vector index in cluster mode", schemas.Options{Dialect: modern, Cluster: "c", VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 3}, schemas.ErrInvalidOption, "VectorIndex"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.Validate()
@@ -315,16 +331,88 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestCheckServer(t *testing.T) {
+	json := schemas.Options{Dialect: schemas.DialectModern, MetadataType: schemas.MetadataJSON}
+	vec := schemas.Options{Dialect: schemas.DialectModern, VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 3}
+	for _, tc := range []struct {
+		name    string
+		opts    schemas.Options
+		version schemas.Version
+		option  string
+	}{
+		{"plain options on 22.3", schemas.Options{Dialect: schemas.DialectModern}, schemas.Version{Major: 22, Minor: 3}, ""},
+		{"json on 25.3", json, schemas.Version{Major: 25, Minor: 3}, ""},
+		{"json on 24.8", json, schemas.Version{Major: 24, Minor: 8, Patch: 4}, "MetadataType"},
+		{"vector index on 26.9", vec, schemas.Version{Major: 26, Minor: 9, Patch: 2}, ""},
+		{"vector index on 25.3", vec, schemas.Version{Major: 25, Minor: 3}, "VectorIndex"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.CheckServer(tc.version)
+			if tc.option == "" {
+				if err != nil {
+					t.Fatalf("CheckServer(%s) = %v, want nil", tc.version, err)
+				}
+				return
+			}
+			var oe *schemas.OptionError
+			if !errors.As(err, &oe) || oe.Option != tc.option || !strings.Contains(err.Error(), tc.version.String()) {
+				t.Fatalf("CheckServer(%s) = %v, want an *OptionError for %s naming the server version", tc.version, err, tc.option)
+			}
+		})
+	}
+}
+
+func TestRenderAnalystOptions(t *testing.T) {
+	o := schemas.Options{Dialect: schemas.DialectModern, MetadataType: schemas.MetadataJSON,
+		VectorIndex: schemas.VectorIndexHNSW, EmbeddingDims: 8}
+	stmts, err := schemas.Render(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range stmts {
+		names = append(names, s.Name)
+	}
+	want := "create_database create_table create_rollup_table create_rollup_view create_embeddings_table create_embeddings_view"
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("statements %q, want %q", got, want)
+	}
+	if !strings.Contains(stmts[1].SQL, "metadata JSON") {
+		t.Errorf("main table has no JSON metadata column:\n%s", stmts[1].SQL)
+	}
+	if !strings.Contains(stmts[4].SQL, "INDEX embedding_idx embedding TYPE vector_similarity('hnsw', 'cosineDistance', 8)") {
+		t.Errorf("embeddings table has no vector index:\n%s", stmts[4].SQL)
+	}
+	if !strings.Contains(stmts[5].SQL, "WHERE length(embedding) = 8") {
+		t.Errorf("embeddings view does not keep to the indexed length:\n%s", stmts[5].SQL)
+	}
+	extra, err := schemas.FeatureStatements(o)
+	if err != nil || len(extra) != 2 {
+		t.Fatalf("FeatureStatements = %d statements, %v; want 2", len(extra), err)
+	}
+	none, err := schemas.FeatureStatements(schemas.Options{Dialect: schemas.DialectModern})
+	if err != nil || len(none) != 0 {
+		t.Fatalf("FeatureStatements without options = %v, %v; want none", none, err)
+	}
+	if got := schemas.MetadataColumnType(o); got != "JSON" {
+		t.Errorf("MetadataColumnType = %q, want JSON", got)
+	}
+	if got := schemas.MetadataColumnType(schemas.Options{}); got != "String" {
+		t.Errorf("MetadataColumnType of defaults = %q, want String", got)
+	}
+}
+
 func TestWithDefaults(t *testing.T) {
 	got := schemas.Options{Dialect: schemas.DialectLegacy}.WithDefaults()
 	want := schemas.Options{Database: "textpulse", Table: "events", Dialect: schemas.DialectLegacy, DedupWindow: 1000,
 		ZooKeeperPath: "/clickhouse/tables/{shard}/{database}/{table}", MigrationsZooKeeperPath: "/clickhouse/tables/all/{database}/{table}",
-		ReplicaName: "{replica}"}
+		ReplicaName: "{replica}", MetadataType: "string"}
 	if got != want {
 		t.Errorf("WithDefaults() = %+v, want %+v", got, want)
 	}
 	kept := schemas.Options{Database: "a", Table: "b", DedupWindow: 3, TTLDays: 2, Cluster: "c",
-		ZooKeeperPath: "/p", MigrationsZooKeeperPath: "/m", ReplicaName: "r"}
+		ZooKeeperPath: "/p", MigrationsZooKeeperPath: "/m", ReplicaName: "r", MetadataType: "json",
+		VectorIndex: "hnsw", VectorDistance: "L2Distance", EmbeddingDims: 4}
 	if got := kept.WithDefaults(); got != kept {
 		t.Errorf("WithDefaults() = %+v, want %+v", got, kept)
 	}
@@ -444,8 +532,8 @@ func TestQueries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(qs) < 5 || len(qs) > 7 {
-				t.Errorf("got %d queries, want 5 to 7", len(qs))
+			if len(qs) < 5 || len(qs) > 8 {
+				t.Errorf("got %d queries, want 5 to 8", len(qs))
 			}
 			seen := map[string]bool{}
 			for _, q := range qs {
@@ -464,7 +552,7 @@ func TestQueries(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"sentiment_over_time", "top_emotions_by_language", "partial_rows",
-				"events_per_topic", "nearest_neighbours", "negative_texts_by_author"} {
+				"events_per_topic", "nearest_neighbours", "negative_texts_by_author", "metadata_channels"} {
 				if !seen[name] {
 					t.Errorf("missing query %s", name)
 				}

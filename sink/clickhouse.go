@@ -64,7 +64,22 @@ type Config struct {
 	ZooKeeperPath           string `koanf:"zookeeper_path"`
 	MigrationsZooKeeperPath string `koanf:"migrations_zookeeper_path"`
 	ReplicaName             string `koanf:"replica_name"`
+	// MetadataType is the type of the metadata column: "string" or "json"
+	// (the JSON type, ClickHouse 25.3 and later). It applies when the table
+	// is created; Migrate refuses a table whose column has the other type.
+	MetadataType string `koanf:"metadata_type"`
+	// VectorIndex is "off" or "hnsw": a table of the embeddings with a
+	// vector_similarity index (ClickHouse 25.8 and later, not in cluster
+	// mode), see schemas.Options.VectorIndex. VectorDistance is
+	// cosineDistance or L2Distance; EmbeddingDims, the number of elements
+	// of the indexed embeddings, is required with the index.
+	VectorIndex    string `koanf:"vector_index"`
+	VectorDistance string `koanf:"vector_distance"`
+	EmbeddingDims  int    `koanf:"embedding_dims"`
 }
+
+// vectorIndexOff is the VectorIndex value that disables the index.
+const vectorIndexOff = "off"
 
 // DefaultConfig returns the defaults for a local server.
 func DefaultConfig() Config {
@@ -80,6 +95,10 @@ func DefaultConfig() Config {
 		RetryInitial:  200 * time.Millisecond,
 		RetryMax:      15 * time.Second,
 		DedupWindow:   1000,
+
+		MetadataType:   schemas.MetadataString,
+		VectorIndex:    vectorIndexOff,
+		VectorDistance: schemas.DistanceCosine,
 
 		ZooKeeperPath:           schemas.DefaultZooKeeperPath,
 		MigrationsZooKeeperPath: schemas.DefaultMigrationsZooKeeperPath,
@@ -113,7 +132,10 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse.%w", err))
 	}
-	o := c.schemaOptions(schemas.DialectLegacy)
+	// The dialect is known only once connected (Open checks the options
+	// against the server); here every option that some server accepts
+	// passes.
+	o := c.schemaOptions(schemas.DialectModern)
 	if err := o.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
 	}
@@ -174,6 +196,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 	}
 	// Metrics are registered only once the server answered, so that a
 	// caller may retry Open with the same registerer.
+	if err := c.checkServer(); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	c.m = newMetrics(reg)
 	c.columns = schemas.InsertColumns()
 	c.insert = insertSQL(cfg.Database, c.Options().InsertTable(), c.columns)
@@ -202,6 +228,19 @@ func (c *ClickHouse) detect(ctx context.Context) error {
 	return nil
 }
 
+// checkServer refuses options that the server cannot hold, such as JSON
+// metadata on 18.16.
+func (c *ClickHouse) checkServer() error {
+	o := c.Options()
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("clickhouse %v (server %s): %w", c.cfg.Addr, c.version, err)
+	}
+	if err := o.CheckServer(c.version); err != nil {
+		return fmt.Errorf("clickhouse %v: %w", c.cfg.Addr, err)
+	}
+	return nil
+}
+
 // Version returns the server version found at Open.
 func (c *ClickHouse) Version() schemas.Version { return c.version }
 
@@ -226,7 +265,19 @@ func (c Config) schemaOptions(d schemas.Dialect) schemas.Options {
 		ZooKeeperPath:           c.ZooKeeperPath,
 		MigrationsZooKeeperPath: c.MigrationsZooKeeperPath,
 		ReplicaName:             c.ReplicaName,
+		MetadataType:            c.MetadataType,
+		VectorIndex:             c.vectorIndex(),
+		VectorDistance:          c.VectorDistance,
+		EmbeddingDims:           c.EmbeddingDims,
 	}
+}
+
+// vectorIndex returns VectorIndex as schemas.Options wants it: "" for off.
+func (c Config) vectorIndex() string {
+	if c.VectorIndex == vectorIndexOff {
+		return ""
+	}
+	return c.VectorIndex
 }
 
 // Ping checks that the server answers.
@@ -311,6 +362,9 @@ func (c *ClickHouse) insertOnce(ctx context.Context, b *processor.Batch) error {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
 	cols := buildColumns(b.Records)
+	if c.Options().MetadataType == schemas.MetadataJSON {
+		cols.emptyMetadataAsObject()
+	}
 	for i, name := range c.columns {
 		if err := batch.Column(i).Append(cols.get(name)); err != nil {
 			_ = batch.Abort()

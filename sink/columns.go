@@ -75,6 +75,16 @@ func buildColumns(rs []processor.Record) *columns {
 	return c
 }
 
+// emptyMetadataAsObject turns absent metadata into "{}", the empty object,
+// for a JSON metadata column, which refuses the empty string.
+func (c *columns) emptyMetadataAsObject() {
+	for i, m := range c.metadata {
+		if m == "" {
+			c.metadata[i] = "{}"
+		}
+	}
+}
+
 func nonNilF(v []float32) []float32 {
 	if v == nil {
 		return []float32{}

@@ -48,3 +48,33 @@ func TestDefaultConfigReplicationDefaults(t *testing.T) {
 		t.Errorf("replication defaults %q %q %q", cfg.ZooKeeperPath, cfg.MigrationsZooKeeperPath, cfg.ReplicaName)
 	}
 }
+
+func TestConfigValidateAnalystOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(*sink.Config)
+		wantErr string
+	}{
+		{"defaults", func(*sink.Config) {}, ""},
+		{"json metadata", func(c *sink.Config) { c.MetadataType = "json" }, ""},
+		{"unknown metadata type", func(c *sink.Config) { c.MetadataType = "map" }, "option MetadataType"},
+		{"vector index", func(c *sink.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 768 }, ""},
+		{"vector index l2", func(c *sink.Config) { c.VectorIndex, c.VectorDistance, c.EmbeddingDims = "hnsw", "L2Distance", 3 }, ""},
+		{"vector index without dims", func(c *sink.Config) { c.VectorIndex = "hnsw" }, "option EmbeddingDims"},
+		{"unknown vector index", func(c *sink.Config) { c.VectorIndex, c.EmbeddingDims = "annoy", 3 }, "option VectorIndex"},
+		{"unknown distance", func(c *sink.Config) { c.VectorIndex, c.VectorDistance, c.EmbeddingDims = "hnsw", "cosine", 3 }, "option VectorDistance"},
+		{"vector index in cluster mode", func(c *sink.Config) { c.VectorIndex, c.EmbeddingDims, c.Cluster = "hnsw", 3, "main" }, "cluster mode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sink.DefaultConfig()
+			tc.edit(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Validate() = %v, want an error about %s", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -116,3 +116,14 @@ func classify(err error) errorClass {
 	// Network errors, timeouts, resets and anything unknown.
 	return classTransient
 }
+
+// ErrMetadataType reports an existing main table whose metadata column does
+// not have the type of clickhouse.metadata_type. Migrate does not change the
+// type of a table that holds data: keep the configured type, or create the
+// tables anew under another clickhouse.table (and copy the rows over with
+// INSERT ... SELECT).
+var ErrMetadataType = errors.New("metadata column type differs from the configuration")
+
+// ErrVectorIndex reports an existing embeddings table whose vector index
+// differs from clickhouse.vector_distance and clickhouse.embedding_dims.
+var ErrVectorIndex = errors.New("vector index differs from the configuration")

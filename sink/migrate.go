@@ -50,7 +50,65 @@ func (c *ClickHouse) Migrate(ctx context.Context) ([]string, error) {
 		done = append(done, fmt.Sprintf("%d_%s", m.Version, m.Name))
 		c.log.Info("migration applied", "version", m.Version, "name", m.Name, "dialect", c.dialect.String())
 	}
+	if err := c.checkMetadataType(ctx); err != nil {
+		return done, err
+	}
+	extra, err := schemas.FeatureStatements(o)
+	if err != nil {
+		return done, fmt.Errorf("migrate: %w", err)
+	}
+	for _, st := range extra {
+		if err := c.conn.Exec(ctx, st.SQL); err != nil {
+			return done, fmt.Errorf("migrate: %s: %w", st.Name, err)
+		}
+	}
+	if len(extra) > 0 {
+		if err := c.checkVectorIndex(ctx); err != nil {
+			return done, err
+		}
+	}
 	return done, nil
+}
+
+// checkVectorIndex refuses an embeddings table whose vector index differs
+// from the configured one (another distance or dimension): CREATE TABLE IF
+// NOT EXISTS keeps the old table, and rows of the new length would never
+// reach it.
+func (c *ClickHouse) checkVectorIndex(ctx context.Context) error {
+	o := c.Options().WithDefaults()
+	var got string
+	row := c.conn.QueryRow(ctx, "SELECT type_full FROM system.data_skipping_indices WHERE database = '"+o.Database+
+		"' AND table = '"+o.EmbeddingsTable()+"' AND name = '"+schemas.VectorIndexName+"'")
+	if err := row.Scan(&got); err != nil {
+		return fmt.Errorf("migrate: read vector index of %s.%s: %w", o.Database, o.EmbeddingsTable(), err)
+	}
+	if want := schemas.VectorIndexType(o); got != want {
+		return fmt.Errorf("migrate: %s.%s has index %s, the configuration wants %s; drop %s.%s and %s.%s_mv and migrate again to rebuild it: %w",
+			o.Database, o.EmbeddingsTable(), got, want, o.Database, o.EmbeddingsTable(), o.Database, o.EmbeddingsTable(), ErrVectorIndex)
+	}
+	return nil
+}
+
+// checkMetadataType refuses a main table whose metadata column has another
+// type than clickhouse.metadata_type asks for: the sink does not convert an
+// existing table.
+func (c *ClickHouse) checkMetadataType(ctx context.Context) error {
+	o := c.Options().WithDefaults()
+	table := o.Table
+	if o.Clustered() {
+		table += schemas.LocalSuffix
+	}
+	var got string
+	row := c.conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = '"+o.Database+
+		"' AND table = '"+table+"' AND name = 'metadata'")
+	if err := row.Scan(&got); err != nil {
+		return fmt.Errorf("migrate: read type of %s.%s.metadata: %w", o.Database, table, err)
+	}
+	if want := schemas.MetadataColumnType(o); got != want {
+		return fmt.Errorf("migrate: %s.%s.metadata is %s, clickhouse.metadata_type %s wants %s: %w",
+			o.Database, table, got, o.MetadataType, want, ErrMetadataType)
+	}
+	return nil
 }
 
 // SchemaVersion returns the highest applied migration, 0 when none is, and

@@ -217,3 +217,17 @@ WHERE kafka_timestamp >= now() - INTERVAL 1 DAY
 GROUP BY kafka_topic, hour
 ORDER BY kafka_topic ASC, hour ASC;
 
+-- query: metadata_channels
+-- Events per metadata channel over the last 7 days: the string at the
+-- metadata path channel (empty when absent), with how many of them carry a
+-- metadata ticket.
+SELECT
+    JSONExtractString(metadata, 'channel') AS channel,
+    countIf(JSONHas(metadata, 'ticket')) AS with_ticket,
+    count() AS events
+FROM analytics.tweets FINAL
+WHERE created_at >= now() - INTERVAL 7 DAY
+GROUP BY channel
+ORDER BY events DESC, channel ASC
+LIMIT 20;
+

@@ -1,0 +1,278 @@
+-- bootstrap: create_database
+CREATE DATABASE IF NOT EXISTS analytics;
+
+-- bootstrap: create_migrations_table
+CREATE TABLE IF NOT EXISTS analytics.schema_migrations
+(
+    version UInt32,
+    name String,
+    applied_at DateTime DEFAULT now()
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version
+SETTINGS index_granularity = 8192;
+
+-- migration 1 create_tables: create_database
+CREATE DATABASE IF NOT EXISTS analytics;
+
+-- migration 1 create_tables: create_table
+CREATE TABLE IF NOT EXISTS analytics.tweets
+(
+    kafka_topic String COMMENT 'Kafka topic the record was consumed from.',
+    kafka_partition UInt32 COMMENT 'Kafka partition of the record.',
+    kafka_offset UInt64 COMMENT 'Kafka offset of the record.' CODEC(Delta, ZSTD(1)),
+    kafka_timestamp DateTime64(3) COMMENT 'Kafka record timestamp.' CODEC(DoubleDelta, ZSTD(1)),
+    event_id String COMMENT 'Event id from the producer, may be empty.' CODEC(ZSTD(1)),
+    text String COMMENT 'Event text as received.' CODEC(ZSTD(3)),
+    source LowCardinality(String) COMMENT 'Producer-defined source of the event.',
+    author String COMMENT 'Author of the text, may be empty.' CODEC(ZSTD(1)),
+    lang LowCardinality(String) COMMENT 'Language code of the text, may be empty.',
+    created_at DateTime64(3) COMMENT 'When the text was created, or the Kafka timestamp when the event has none.' CODEC(DoubleDelta, ZSTD(1)),
+    metadata JSON COMMENT 'Event metadata object, {} when absent; paths read as metadata.a.b.' CODEC(ZSTD(3)),
+    embedding Array(Float32) COMMENT 'L2-normalised text embedding, empty when not computed.',
+    embedding_model LowCardinality(String) COMMENT 'Model that computed the embedding.',
+    sentiment_label LowCardinality(String) COMMENT 'Sentiment label, empty when absent.',
+    sentiment_score Float32 COMMENT 'Score of sentiment_label, 0 when absent.',
+    sentiment_model LowCardinality(String) COMMENT 'Model that computed the sentiment.',
+    emotion_label LowCardinality(String) COMMENT 'Emotion with the highest score, empty when absent.',
+    emotion_labels Array(LowCardinality(String)) COMMENT 'Emotion labels, parallel to emotion_scores.',
+    emotion_scores Array(Float32) COMMENT 'Emotion scores, parallel to emotion_labels.',
+    emotion_model LowCardinality(String) COMMENT 'Model that computed the emotions.',
+    status LowCardinality(String) COMMENT 'ok when every enabled stage produced a result, partial otherwise.',
+    failed_stages Array(String) COMMENT 'Stages whose failure left their columns empty.',
+    ingested_at DateTime64(3) DEFAULT now64(3) COMMENT 'When the row was written; the ReplacingMergeTree version.' CODEC(DoubleDelta, ZSTD(1)),
+    emotion Map(String, Float32) ALIAS CAST((emotion_labels, emotion_scores), 'Map(String, Float32)') COMMENT 'Emotion scores by label, computed on read.'
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+PARTITION BY toYYYYMM(kafka_timestamp)
+ORDER BY (kafka_topic, kafka_partition, kafka_offset)
+TTL toDateTime(created_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;
+
+-- migration 1 create_tables: create_rollup_table
+CREATE TABLE IF NOT EXISTS analytics.tweets_per_minute
+(
+    minute DateTime,
+    kafka_topic String,
+    source LowCardinality(String),
+    lang LowCardinality(String),
+    sentiment_label LowCardinality(String),
+    emotion_label LowCardinality(String),
+    events UInt64 COMMENT 'Rows written.',
+    sentiment_score_sum Float64 COMMENT 'Sum of sentiment_score over rows with a sentiment.',
+    sentiment_scored UInt64 COMMENT 'Rows with a sentiment.',
+    partial UInt64 COMMENT 'Rows with status partial.'
+)
+ENGINE = SummingMergeTree((events, sentiment_score_sum, sentiment_scored, partial))
+PARTITION BY toYYYYMM(minute)
+ORDER BY (minute, kafka_topic, source, lang, sentiment_label, emotion_label)
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;
+
+-- migration 1 create_tables: create_rollup_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.tweets_per_minute_mv
+TO analytics.tweets_per_minute
+AS SELECT
+    toStartOfMinute(created_at) AS minute,
+    kafka_topic,
+    source,
+    lang,
+    sentiment_label,
+    emotion_label,
+    count() AS events,
+    sumIf(sentiment_score, sentiment_label != '') AS sentiment_score_sum,
+    countIf(sentiment_label != '') AS sentiment_scored,
+    countIf(status = 'partial') AS partial
+FROM analytics.tweets
+GROUP BY minute, kafka_topic, source, lang, sentiment_label, emotion_label;
+
+-- migration 1 create_tables: create_embeddings_table
+CREATE TABLE IF NOT EXISTS analytics.tweets_embeddings
+(
+    kafka_topic String COMMENT 'Kafka topic of the row in the main table.',
+    kafka_partition UInt32 COMMENT 'Kafka partition of the row in the main table.',
+    kafka_offset UInt64 COMMENT 'Kafka offset of the row in the main table.' CODEC(Delta, ZSTD(1)),
+    kafka_timestamp DateTime64(3) COMMENT 'Kafka record timestamp.' CODEC(DoubleDelta, ZSTD(1)),
+    event_id String COMMENT 'Event id from the producer, may be empty.' CODEC(ZSTD(1)),
+    created_at DateTime64(3) COMMENT 'When the text was created.' CODEC(DoubleDelta, ZSTD(1)),
+    source LowCardinality(String) COMMENT 'Producer-defined source of the event.',
+    lang LowCardinality(String) COMMENT 'Language code of the text, may be empty.',
+    embedding_model LowCardinality(String) COMMENT 'Model that computed the embedding.',
+    embedding Array(Float32) COMMENT 'The embedding, exactly the indexed number of elements.',
+    INDEX embedding_idx embedding TYPE vector_similarity('hnsw', 'cosineDistance', 384) GRANULARITY 100000000
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(kafka_timestamp)
+ORDER BY (kafka_topic, kafka_partition, kafka_offset)
+TTL toDateTime(created_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;
+
+-- migration 1 create_tables: create_embeddings_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.tweets_embeddings_mv
+TO analytics.tweets_embeddings
+AS SELECT
+    kafka_topic,
+    kafka_partition,
+    kafka_offset,
+    kafka_timestamp,
+    event_id,
+    created_at,
+    source,
+    lang,
+    embedding_model,
+    embedding
+FROM analytics.tweets
+WHERE length(embedding) = 384;
+
+-- record migration 1
+INSERT INTO analytics.schema_migrations (version, name, applied_at) SELECT 1, 'create_tables', now();
+
+-- applied versions
+SELECT version FROM analytics.schema_migrations GROUP BY version ORDER BY version;
+
+-- query: sentiment_over_time
+-- Sentiment over time per source: hourly event counts and the mean score of
+-- each sentiment label over the last 7 days, read from the per-minute rollup.
+-- On legacy servers retried inserts can inflate these counts; see
+-- events_per_topic for exact counts.
+SELECT
+    toStartOfHour(minute) AS hour,
+    source,
+    sentiment_label,
+    sum(events) AS events,
+    sum(sentiment_scored) AS scored,
+    if(scored = 0, 0, round(sum(sentiment_score_sum) / scored, 4)) AS avg_score
+FROM analytics.tweets_per_minute
+WHERE minute >= toStartOfHour(now() - INTERVAL 7 DAY)
+GROUP BY hour, source, sentiment_label
+ORDER BY hour ASC, source ASC, events DESC;
+
+-- query: top_emotions_by_language
+-- Top emotions by language in the last day: how often each emotion was the
+-- strongest one and its mean score, five emotions per language.
+SELECT
+    lang,
+    emotion_label,
+    count() AS events,
+    round(avg(emotion_scores[indexOf(emotion_labels, emotion_label)]), 4) AS avg_score
+FROM analytics.tweets FINAL
+WHERE created_at >= now() - INTERVAL 1 DAY
+    AND emotion_label != ''
+GROUP BY lang, emotion_label
+ORDER BY lang ASC, events DESC, emotion_label ASC
+LIMIT 5 BY lang;
+
+-- query: partial_rows
+-- Partial rows per day over the last 7 days: the share of rows written without
+-- the result of some enrichment stage, and how often each stage failed, as a
+-- tuple of (stages, failure counts).
+SELECT
+    toDate(kafka_timestamp) AS day,
+    count() AS events,
+    countIf(status = 'partial') AS partial_events,
+    round(partial_events / events, 4) AS partial_share,
+    sumMap(failed_stages, arrayMap(s -> toUInt64(1), failed_stages)) AS failed_stage_counts
+FROM analytics.tweets FINAL
+WHERE kafka_timestamp >= toStartOfDay(now() - INTERVAL 7 DAY)
+GROUP BY day
+ORDER BY day ASC;
+
+-- query: events_per_topic
+-- Exact event count per topic: FINAL collapses records that were written more
+-- than once (retried inserts) before counting.
+SELECT
+    kafka_topic,
+    count() AS events,
+    uniqExact(kafka_partition) AS partitions,
+    min(kafka_timestamp) AS first_record,
+    max(kafka_timestamp) AS last_record
+FROM analytics.tweets FINAL
+GROUP BY kafka_topic
+ORDER BY kafka_topic ASC;
+
+-- query: nearest_neighbours
+-- Nearest neighbours of one event: the 10 texts whose embeddings are closest
+-- by cosineDistance, found through the vector_similarity index of the
+-- embeddings table (approximate, HNSW). The inner query orders by the distance
+-- alone with a constant limit, the form the index serves; outside, the event
+-- itself is dropped and the distance computed exactly from the stored vectors
+-- (the index's own distance is approximate). Put the event id in place of
+-- __EVENT_ID__ (twice).
+WITH
+    (
+        SELECT any(embedding)
+        FROM analytics.tweets_embeddings
+        WHERE event_id = '__EVENT_ID__'
+    ) AS target
+SELECT
+    n.event_id AS event_id,
+    n.source AS source,
+    n.lang AS lang,
+    round(cosineDistance(n.embedding, target), 6) AS cosine_distance
+FROM
+    (
+        SELECT event_id, source, lang, embedding
+        FROM analytics.tweets_embeddings
+        ORDER BY cosineDistance(embedding, target) ASC
+        LIMIT 11
+    ) AS n
+WHERE n.event_id != '__EVENT_ID__'
+ORDER BY cosine_distance ASC, event_id ASC
+LIMIT 10;
+
+-- query: negative_texts_by_author
+-- Most negative texts by author over the last 7 days: the three texts with
+-- the highest negative-sentiment score per author, authors with the most
+-- negative texts first. Labels are matched case-insensitively ("negative",
+-- "NEGATIVE", "neg").
+SELECT
+    author,
+    negative_texts,
+    event_id,
+    created_at,
+    sentiment_label,
+    sentiment_score,
+    substring(text, 1, 200) AS text_preview
+FROM analytics.tweets FINAL
+ALL INNER JOIN
+(
+    SELECT author, count() AS negative_texts
+    FROM analytics.tweets FINAL
+    WHERE author != ''
+        AND lower(sentiment_label) LIKE 'neg%'
+        AND created_at >= now() - INTERVAL 7 DAY
+    GROUP BY author
+) AS negative USING author
+WHERE author != ''
+    AND lower(sentiment_label) LIKE 'neg%'
+    AND created_at >= now() - INTERVAL 7 DAY
+ORDER BY negative_texts DESC, author ASC, sentiment_score DESC, event_id ASC
+LIMIT 3 BY author;
+
+-- query: ingest_lag
+-- Ingest lag per topic and hour over the last day: seconds from the Kafka
+-- record timestamp to the row being written, median and 99th percentile.
+SELECT
+    kafka_topic,
+    toStartOfHour(kafka_timestamp) AS hour,
+    count() AS events,
+    round(quantile(0.5)((toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(kafka_timestamp)) / 1000), 3) AS p50_lag_s,
+    round(quantile(0.99)((toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(kafka_timestamp)) / 1000), 3) AS p99_lag_s
+FROM analytics.tweets
+WHERE kafka_timestamp >= now() - INTERVAL 1 DAY
+GROUP BY kafka_topic, hour
+ORDER BY kafka_topic ASC, hour ASC;
+
+-- query: metadata_channels
+-- Events per metadata channel over the last 7 days: the string at the
+-- metadata path channel (empty when absent), with how many of them carry a
+-- metadata ticket.
+SELECT
+    ifNull(toString(metadata.channel), '') AS channel,
+    countIf(metadata.ticket IS NOT NULL) AS with_ticket,
+    count() AS events
+FROM analytics.tweets FINAL
+WHERE created_at >= now() - INTERVAL 7 DAY
+GROUP BY channel
+ORDER BY events DESC, channel ASC
+LIMIT 20;
+
