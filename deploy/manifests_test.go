@@ -40,12 +40,12 @@ type podMonitor struct {
 
 // manifests are the decoded objects of deploy/k8s.
 type manifests struct {
-	deployment *appsv1.Deployment
-	service    *corev1.Service
-	pdb        *policyv1.PodDisruptionBudget
-	podMonitor *podMonitor
-	configMaps map[string]*corev1.ConfigMap
-	secrets    map[string]*corev1.Secret
+	statefulSet *appsv1.StatefulSet
+	service     *corev1.Service
+	pdb         *policyv1.PodDisruptionBudget
+	podMonitor  *podMonitor
+	configMaps  map[string]*corev1.ConfigMap
+	secrets     map[string]*corev1.Secret
 }
 
 func loadManifests(t *testing.T) manifests {
@@ -69,9 +69,9 @@ func loadManifests(t *testing.T) manifests {
 		}
 		var obj any
 		switch tm.APIVersion + " " + tm.Kind {
-		case "apps/v1 Deployment":
-			ms.deployment = &appsv1.Deployment{}
-			obj = ms.deployment
+		case "apps/v1 StatefulSet":
+			ms.statefulSet = &appsv1.StatefulSet{}
+			obj = ms.statefulSet
 		case "v1 Service":
 			ms.service = &corev1.Service{}
 			obj = ms.service
@@ -137,18 +137,18 @@ var processEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC":
 // configuration file is accepted by the consumer.
 func TestKubernetesManifests(t *testing.T) {
 	ms := loadManifests(t)
-	if ms.deployment == nil || ms.service == nil || ms.pdb == nil || ms.podMonitor == nil ||
+	if ms.statefulSet == nil || ms.service == nil || ms.pdb == nil || ms.podMonitor == nil ||
 		len(ms.configMaps) == 0 || len(ms.secrets) == 0 {
-		t.Fatalf("want a Deployment, Service, PodDisruptionBudget, PodMonitor, ConfigMap and Secret; have %+v", ms)
+		t.Fatalf("want a StatefulSet, Service, PodDisruptionBudget, PodMonitor, ConfigMap and Secret; have %+v", ms)
 	}
 	cc := buildConsumer(t)
-	d := ms.deployment
+	d := ms.statefulSet
 	pod := d.Spec.Template
 	podLabels := labels.Set(pod.Labels)
 
 	t.Run("selectors", func(t *testing.T) {
 		for name, sel := range map[string]*metav1.LabelSelector{
-			"Deployment":          d.Spec.Selector,
+			"StatefulSet":         d.Spec.Selector,
 			"PodDisruptionBudget": ms.pdb.Spec.Selector,
 			"PodMonitor":          &ms.podMonitor.Spec.Selector,
 		} {
@@ -296,6 +296,35 @@ func TestKubernetesManifests(t *testing.T) {
 			if ports[ep.Port] == 0 || ep.Path != "/metrics" {
 				t.Errorf("PodMonitor endpoint %s%s is not the metrics port and path", ep.Port, ep.Path)
 			}
+		}
+	})
+
+	t.Run("static membership", func(t *testing.T) {
+		// kafka.instance_id is the pod name, and the pod name of a
+		// StatefulSet survives restarts: a killed member rejoins under the
+		// same id and gets its partitions back without waiting out its
+		// session timeout.
+		var ref *corev1.ObjectFieldSelector
+		for _, e := range c.Env {
+			if e.Name == "TEXTPULSE_KAFKA_INSTANCE_ID" && e.ValueFrom != nil {
+				ref = e.ValueFrom.FieldRef
+			}
+		}
+		if ref == nil || ref.FieldPath != "metadata.name" {
+			t.Errorf("TEXTPULSE_KAFKA_INSTANCE_ID is not the pod name (fieldRef metadata.name): %+v", ref)
+		}
+		if d.Spec.ServiceName != ms.service.Name || ms.service.Spec.ClusterIP != corev1.ClusterIPNone {
+			t.Errorf("serviceName %q: want the headless Service %s", d.Spec.ServiceName, ms.service.Name)
+		}
+		if d.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+			t.Errorf("podManagementPolicy %q: want Parallel, so that a standby that never gets ready does not hold up the others",
+				d.Spec.PodManagementPolicy)
+		}
+		if d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+			t.Errorf("updateStrategy %q: want RollingUpdate", d.Spec.UpdateStrategy.Type)
+		}
+		if len(d.Spec.VolumeClaimTemplates) != 0 {
+			t.Errorf("the consumer keeps no state on disk; want no volumeClaimTemplates")
 		}
 	})
 
