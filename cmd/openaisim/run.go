@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -79,6 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringToIntVar(&o.sim.EmbeddingModels, "embedding-models", def.EmbeddingModels, "embeddings models and their native dimensions (name=dims, comma-separated)")
 	fs.StringSliceVar(&o.sim.ChatModels, "chat-models", def.ChatModels, "chat model names")
 	fs.BoolVar(&o.sim.StrictModels, "strict-models", false, "answer 404 model_not_found for models not configured")
+	profile := fs.String("profile", openaisim.ProfileOpenAI, "server imitated: "+strings.Join(openaisim.Profiles(), ", ")+
+		" (fields ignored or refused, header names, routes; see internal/openaisim/profile.go)")
+	fs.BoolVar(&o.sim.QuotaExhausted, "quota-exhausted", false, "answer every API request 429 insufficient_quota")
 	fs.Uint64Var(&o.sim.Seed, "seed", 1, "seed of latency samples and fault decisions")
 	endpointFlags(fs, "embeddings", &o.sim.Embeddings, 0, 0)
 	endpointFlags(fs, "chat", &o.sim.Chat, 0, 0)
@@ -102,6 +106,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+	}
+	if q, err := openaisim.ProfileQuirks(*profile); err != nil {
+		errs = append(errs, fmt.Errorf("--profile: %w", err))
+	} else {
+		o.sim.Quirks = q
 	}
 	for kind, v := range globalFaults {
 		if !fs.Changed("embeddings-fault-" + kind) {

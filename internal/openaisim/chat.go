@@ -30,6 +30,7 @@ type chatRequest struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	N                   *int            `json:"n"`
+	Stream              bool            `json:"stream"`
 }
 
 // SentimentRequest is the content of the last user message in the
@@ -63,6 +64,9 @@ type chatJob struct {
 	promptTokens int
 	maxTokens    int
 	jsonMode     bool
+	format       string
+	n            int
+	stream       bool
 	last         string
 	sentiment    *SentimentRequest
 }
@@ -81,8 +85,26 @@ func (s *Server) parseChatRequest(body []byte) (chatJob, *requestError) {
 	if len(req.Messages) == 0 {
 		return chatJob{}, invalid("messages", "empty_array", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
 	}
-	job := chatJob{model: req.Model}
+	job := chatJob{model: req.Model, n: 1, stream: req.Stream}
+	if req.N != nil {
+		if *req.N < 1 {
+			return chatJob{}, invalid("n", "integer_below_min_value", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *req.N)
+		}
+		switch s.cfg.Quirks.N {
+		case Refuse:
+			if *req.N > 1 {
+				return chatJob{}, invalid("n", "", "Only one completion choice is allowed")
+			}
+		case Ignore:
+		default:
+			job.n = *req.N
+		}
+	}
+	if req.Stream && s.cfg.Quirks.Stream == Refuse {
+		return chatJob{}, invalid("stream", "", "Streaming is not supported")
+	}
 	if rf := req.ResponseFormat; rf != nil {
+		job.format = rf.Type
 		switch rf.Type {
 		case "text":
 		case "json_object":
@@ -200,6 +222,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if rerr := s.refuseFormat(r.Context(), job.format); rerr != nil {
+		e.counters.invalid.Add(1)
+		writeError(w, rerr.status, rerr.msg, "invalid_request_error", rerr.param, rerr.code)
+		return
+	}
 	e.counters.promptTokens.Add(int64(job.promptTokens))
 	if job.sentiment != nil {
 		e.counters.inputs.Add(int64(len(job.sentiment.Items)))
@@ -219,6 +246,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-request-id", id)
 
 	var content string
+	var ms []string
 	if job.sentiment != nil {
 		res := SentimentResponse{Results: make([]SentimentResult, 0, len(job.sentiment.Items)+1)}
 		for _, it := range job.sentiment.Items {
@@ -253,6 +281,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("encoding sentiment results", "err", err)
 		}
 		content = string(b)
+		texts := make([]string, len(job.sentiment.Items))
+		for i, it := range job.sentiment.Items {
+			texts[i] = it.Text
+		}
+		ms = marks(texts)
 	} else {
 		content = plainAnswer(job.last)
 		if job.jsonMode {
@@ -260,6 +293,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 			content = string(b)
 		}
 	}
+	content, refusal, finish := applyMarks(content, ms)
 	completion := s.tok.count(content)
 	e.counters.completionTokens.Add(int64(completion))
 	if !s.delay(r.Context(), e, d, job.promptTokens+completion) {
@@ -270,19 +304,47 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := chatResponse{
-		ID:      "chatcmpl-" + strings.TrimPrefix(id, "req_"),
-		Object:  "chat.completion",
-		Created: s.now().Unix(),
-		Model:   job.model,
-		Choices: []chatChoice{{
-			Message:      chatOutMessage{Role: "assistant", Content: content},
-			Logprobs:     json.RawMessage("null"),
-			FinishReason: "stop",
-		}},
+		ID:                "chatcmpl-" + strings.TrimPrefix(id, "req_"),
+		Object:            "chat.completion",
+		Created:           s.now().Unix(),
+		Model:             job.model,
+		Choices:           make([]chatChoice, job.n),
 		Usage:             chatUsage{PromptTokens: job.promptTokens, CompletionTokens: completion, TotalTokens: job.promptTokens + completion},
 		SystemFingerprint: "fp_openaisim",
 	}
+	for i := range resp.Choices {
+		resp.Choices[i] = chatChoice{Index: i, Message: chatOutMessage{Role: "assistant", Content: content, Refusal: optional(refusal)},
+			Logprobs: json.RawMessage("null"), FinishReason: finish}
+	}
+	if job.stream && fault == "" {
+		s.writeStream(w, e, headers, resp)
+		return
+	}
 	s.writeBody(w, e, fault, headers, resp)
+}
+
+// writeStream writes resp as server-sent events: one chunk per choice with
+// the whole content, one with the finish reason, and [DONE].
+func (s *Server) writeStream(w http.ResponseWriter, e *endpoint, headers map[string]string, resp chatResponse) {
+	e.counters.succeeded.Add(1)
+	h := w.Header()
+	setHeaders(h, headers)
+	h.Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	chunk := func(choices []map[string]any) {
+		b, _ := json.Marshal(map[string]any{"id": resp.ID, "object": "chat.completion.chunk", "created": resp.Created,
+			"model": resp.Model, "system_fingerprint": resp.SystemFingerprint, "choices": choices})
+		_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
+	}
+	for _, c := range resp.Choices {
+		delta := map[string]any{"role": "assistant", "content": c.Message.Content}
+		if c.Message.Refusal != nil {
+			delta["refusal"] = *c.Message.Refusal
+		}
+		chunk([]map[string]any{{"index": c.Index, "delta": delta, "finish_reason": nil}})
+		chunk([]map[string]any{{"index": c.Index, "delta": map[string]any{}, "finish_reason": c.FinishReason}})
+	}
+	_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
 }
 
 // plainAnswer is the deterministic reply to a message outside the

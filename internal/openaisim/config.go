@@ -59,6 +59,12 @@ type Config struct {
 	// TrackDistinct counts distinct input texts in Stats, at a cost of
 	// about 8 bytes of memory per distinct text.
 	TrackDistinct bool
+	// Quirks are the departures from the OpenAI API of the server
+	// imitated; see ProfileQuirks. The zero value is the OpenAI API.
+	Quirks Quirks
+	// QuotaExhausted answers every API request 429 insufficient_quota, as
+	// an account without credit does.
+	QuotaExhausted bool
 	// Now returns the current time for rate limits and storms; nil means
 	// time.Now. Tests inject a fake clock here.
 	Now func() time.Time

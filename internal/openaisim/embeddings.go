@@ -64,11 +64,14 @@ func (s *Server) parseEmbeddingRequest(body []byte) (embeddingJob, *requestError
 	switch req.EncodingFormat {
 	case "", "float":
 	case "base64":
-		job.base64 = true
+		job.base64 = s.cfg.Quirks.Base64 != Ignore
 	default:
 		return embeddingJob{}, invalid("encoding_format", "", "Invalid value for 'encoding_format': %q. Supported values are: 'float' and 'base64'.", req.EncodingFormat)
 	}
-	if req.Dimensions != nil {
+	if req.Dimensions != nil && s.cfg.Quirks.Dimensions == Refuse {
+		return embeddingJob{}, invalid("dimensions", "", "This model does not support specifying dimensions.")
+	}
+	if req.Dimensions != nil && s.cfg.Quirks.Dimensions != Ignore {
 		d := *req.Dimensions
 		switch {
 		case req.Model == "text-embedding-ada-002":

@@ -76,8 +76,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.chat = newEndpoint("chat", 0x63686174, cfg.Chat, cfg.TrackDistinct, start)
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/embeddings", s.track(s.handleEmbeddings))
-	mux.HandleFunc("POST /v1/chat/completions", s.track(s.handleChat))
+	if cfg.Quirks.AzureRoutes {
+		s.azureRoutes(mux)
+	} else {
+		mux.HandleFunc("POST /v1/embeddings", s.track(s.handleEmbeddings))
+		mux.HandleFunc("POST /v1/chat/completions", s.track(s.handleChat))
+	}
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /stats", s.handleStats)
@@ -161,6 +165,13 @@ func (e *endpoint) countDistinct(texts []string) {
 // ("" for none) and the rate-limit headers to send.
 func (s *Server) admit(w http.ResponseWriter, e *endpoint, d draws, model string, tokens int) (string, map[string]string, bool) {
 	now := s.now()
+	if s.cfg.QuotaExhausted {
+		e.counters.rateLimited.Add(1)
+		s.status.tooMany.Add(1)
+		e.counters.tooMany.Add(1)
+		writeError(w, http.StatusTooManyRequests, "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.", "insufficient_quota", "", "insufficient_quota")
+		return "", nil, false
+	}
 	if wait, ok := e.storm(now); ok {
 		e.counters.faults[faultIndex(FaultStorm)].Add(1)
 		s.tooMany(w, e, wait, "requests", fmt.Sprintf("Rate limit reached for %s on requests per min (RPM): the service is shedding load. Please try again in %s.", model, formatReset(wait)), nil)
@@ -189,14 +200,25 @@ func (s *Server) admit(w http.ResponseWriter, e *endpoint, d draws, model string
 		s.tooMany(w, e, s.cfg.StormDuration, "requests", fmt.Sprintf("Rate limit reached for %s on requests per min (RPM): the service is shedding load. Please try again in %s.", model, formatReset(s.cfg.StormDuration)), lim.headers)
 		return "", nil, false
 	}
-	return fault, lim.headers, true
+	return fault, s.prefixed(lim.headers), true
 }
 
 func (s *Server) tooMany(w http.ResponseWriter, e *endpoint, wait time.Duration, kind, msg string, headers map[string]string) {
 	s.status.tooMany.Add(1)
 	e.counters.tooMany.Add(1)
-	setHeaders(w.Header(), headers)
-	setRetryAfter(w.Header(), wait)
+	h := http.Header{}
+	setRetryAfter(h, wait)
+	kv := make(map[string]string, len(headers)+2)
+	for k, v := range headers {
+		kv[k] = v
+	}
+	for k := range h {
+		kv[k] = h.Get(k)
+	}
+	if s.cfg.Quirks.HeaderPrefix != "" {
+		kv = s.prefixed(kv)
+	}
+	setHeaders(w.Header(), kv)
 	writeError(w, http.StatusTooManyRequests, msg, kind, "", "rate_limit_exceeded")
 }
 

@@ -1,10 +1,12 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -193,10 +195,13 @@ type call struct {
 	op     string
 	inputs int
 	tokens int
-	// retryInvalid says whether an invalid answer is retried as is; when
-	// false it ends the request at once so that the caller can split it.
-	retryInvalid bool
-	send         func(ctx context.Context) (openai.Usage, error)
+	// invalidAttempts is how many times the request is sent while its
+	// answer is invalid; then it ends so that the caller can split it.
+	invalidAttempts int
+	// embedFormat, for embeddings, is the encoding go-openai decodes
+	// ("float" or "base64"); answers in the other one are converted.
+	embedFormat string
+	send        func(ctx context.Context) (openai.Usage, error)
 }
 
 // do sends c until it succeeds, fails permanently, runs out of attempts or
@@ -214,7 +219,7 @@ func (cl *client) do(ctx context.Context, c call) (int, error) {
 		if err := cl.acquire(ctx, c.tokens); err != nil {
 			return attempt - 1, err
 		}
-		rec := &responseRecord{}
+		rec := &responseRecord{embedFormat: c.embedFormat}
 		actx, cancel := context.WithTimeout(context.WithValue(ctx, recordKey{}, rec), cl.cfg.Timeout)
 		start := time.Now()
 		usage, err := c.send(actx)
@@ -224,6 +229,9 @@ func (cl *client) do(ctx context.Context, c call) (int, error) {
 		cl.m.inputs.Observe(float64(c.inputs))
 		cl.m.tokens.WithLabelValues("prompt").Add(float64(usage.PromptTokens))
 		cl.m.tokens.WithLabelValues("completion").Add(float64(usage.CompletionTokens))
+		if rec.converted {
+			cl.m.converted.Inc()
+		}
 		if err == nil {
 			cl.m.requests.WithLabelValues("ok").Inc()
 			return attempt, nil
@@ -234,11 +242,21 @@ func (cl *client) do(ctx context.Context, c call) (int, error) {
 		}
 		f := classify(err, rec)
 		cl.m.requests.WithLabelValues(f.cause).Inc()
+		switch f.cause {
+		case causeInvalidAnswer, causeRefused, causeCutAnswer:
+			reason := "invalid"
+			var ae *AnswerError
+			if errors.As(err, &ae) {
+				reason = ae.Reason
+			}
+			cl.m.unusable.WithLabelValues(reason).Inc()
+		}
 		if f.status == http.StatusTooManyRequests {
 			cl.m.rateLimited.Inc()
 		}
-		if !f.retryable || attempt >= cl.cfg.MaxAttempts || (f.cause == causeInvalidAnswer && !c.retryInvalid) {
-			return attempt, &RequestError{Op: c.op, Status: f.status, Attempts: attempt, Kind: f.kind, Err: err}
+		if !f.retryable || attempt >= cl.cfg.MaxAttempts || (f.cause == causeInvalidAnswer && attempt >= c.invalidAttempts) {
+			return attempt, &RequestError{Op: c.op, Status: f.status, Attempts: attempt, Kind: f.kind, Err: err,
+				Wide: f.wide, Unsupported: f.unsupported}
 		}
 		cl.m.retries.WithLabelValues(f.cause).Inc()
 		wait := jitter(f.hint)
@@ -306,6 +324,11 @@ const (
 	causeInvalidAnswer = "invalid_answer"
 	causeNetwork       = "network"
 	causeRejected      = "rejected"
+	causeUnsupported   = "unsupported"
+	causeQuota         = "insufficient_quota"
+	causeRefused       = "refused"
+	causeCutAnswer     = "cut_answer"
+	causeEndpointDown  = "endpoint_down"
 )
 
 // failure is the classification of one failed attempt.
@@ -315,6 +338,10 @@ type failure struct {
 	status    int
 	kind      error
 	hint      time.Duration
+	// wide marks a failure that holds for every request to the endpoint.
+	wide bool
+	// unsupported is the request parameter the endpoint refused, if any.
+	unsupported string
 }
 
 // classify decides whether err is worth retrying, and how long the server
@@ -329,8 +356,14 @@ func classify(err error, rec *responseRecord) failure {
 	case errors.As(err, &reqErr):
 		status = reqErr.HTTPStatusCode
 	}
+	text := errorText(apiErr, reqErr)
+	if param := unsupportedParam(status, text); param != "" {
+		return failure{cause: causeUnsupported, status: status, kind: ErrRejected, wide: true, unsupported: param}
+	}
 	retryable := failure{retryable: true, status: status, kind: ErrUnavailable}
 	switch {
+	case status == http.StatusTooManyRequests && strings.Contains(text, "insufficient_quota"):
+		return failure{cause: causeQuota, status: status, kind: ErrRejected, wide: true}
 	case status == http.StatusTooManyRequests:
 		retryable.cause = causeRateLimited
 		retryable.hint = rec.hint()
@@ -344,6 +377,10 @@ func classify(err error, rec *responseRecord) failure {
 		return retryable
 	case status >= 400:
 		return failure{cause: causeRejected, status: status, kind: ErrRejected}
+	case errors.Is(err, ErrRefused):
+		return failure{cause: causeRefused, status: status, kind: ErrRefused}
+	case errors.Is(err, ErrCutAnswer):
+		return failure{cause: causeCutAnswer, status: status, kind: ErrCutAnswer}
 	case errors.Is(err, ErrInvalidAnswer):
 		return failure{cause: causeInvalidAnswer, retryable: true, status: status, kind: ErrInvalidAnswer}
 	}
@@ -363,14 +400,73 @@ func classify(err error, rec *responseRecord) failure {
 	return retryable
 }
 
+// errorText is the lowercased message, code, type and parameter of an error
+// response, or its body when it is not the error JSON of the API.
+func errorText(apiErr *openai.APIError, reqErr *openai.RequestError) string {
+	switch {
+	case apiErr != nil:
+		param := ""
+		if apiErr.Param != nil {
+			param = *apiErr.Param
+		}
+		return strings.ToLower(fmt.Sprintf("%s %v %s %s", apiErr.Message, apiErr.Code, apiErr.Type, param))
+	case reqErr != nil:
+		return strings.ToLower(string(reqErr.Body))
+	}
+	return ""
+}
+
+// unsupportedParam returns the parameter an error response says the
+// endpoint does not support ("response_format" for json_schema and
+// json_object, "dimensions", "encoding_format"), or "". Servers say it with
+// a 400 or 422 ("'response_format' of type 'json_schema' is not supported
+// with this model", "This model does not support specifying dimensions"),
+// and llama-cpp-python's server with a 500 validation error ("Input should
+// be 'text' or 'json_object'").
+func unsupportedParam(status int, text string) string {
+	if status != http.StatusBadRequest && status != http.StatusUnprocessableEntity && status != http.StatusInternalServerError {
+		return ""
+	}
+	if strings.Contains(text, "input should be 'text' or 'json_object'") {
+		return "response_format"
+	}
+	refusal := false
+	for _, w := range []string{"not supported", "unsupported", "does not support", "not support",
+		"extra inputs are not permitted", "not allowed", "unknown field", "unrecognized", "enabled only", "only supported"} {
+		if strings.Contains(text, w) {
+			refusal = true
+			break
+		}
+	}
+	if !refusal {
+		return ""
+	}
+	// The request parameters whose refusal is a property of the endpoint
+	// and model rather than of the inputs.
+	for _, p := range []string{"response_format", "json_schema", "dimensions", "encoding_format"} {
+		if strings.Contains(text, p) {
+			if p == "json_schema" {
+				return "response_format"
+			}
+			return p
+		}
+	}
+	return ""
+}
+
 // recordKey is the context key of the *responseRecord of an attempt.
 type recordKey struct{}
 
-// responseRecord holds the headers of the last failed response of one
-// attempt; the transport fills it in through the request context, since
-// go-openai's errors do not carry headers.
+// responseRecord holds the headers of the response of one attempt; the
+// transport fills it in through the request context, since go-openai's
+// errors do not carry headers. For embeddings, embedFormat is the encoding
+// go-openai decodes, and converted says the answer came in the other one
+// and was converted.
 type responseRecord struct {
-	header http.Header
+	header      http.Header
+	status      int
+	embedFormat string
+	converted   bool
 }
 
 // hint returns how long the recorded response asked the client to wait, or
@@ -378,20 +474,33 @@ type responseRecord struct {
 // (milliseconds), Retry-After (seconds or an HTTP date), and the
 // x-ratelimit-reset-requests and x-ratelimit-reset-tokens durations (such as
 // "1.5s" or "6m0s"), of which it takes the one whose remaining count is 0,
-// or the longer one. The result is capped at two minutes.
+// or the longer one. The same headers with LiteLLM's llm_provider- prefix
+// (the upstream's hints, passed on by the proxy) are read too, and the
+// longer of both waits is taken. The result is capped at two minutes.
 func (r *responseRecord) hint() time.Duration {
 	if r == nil || r.header == nil {
 		return 0
 	}
 	h := r.header
+	direct := headerHint(h.Get)
+	proxied := headerHint(func(k string) string { return h.Get(litellmPrefix + k) })
+	return min(max(direct, proxied, 0), maxHintWait)
+}
+
+// litellmPrefix is the prefix LiteLLM's proxy puts before the headers of
+// the upstream provider's response.
+const litellmPrefix = "llm_provider-"
+
+// headerHint reads the wait that the headers returned by get ask for.
+func headerHint(get func(string) string) time.Duration {
 	d := time.Duration(0)
-	if v := h.Get("retry-after-ms"); v != "" {
+	if v := get("retry-after-ms"); v != "" {
 		if ms, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && ms > 0 && !math.IsInf(ms, 0) {
 			d = time.Duration(ms * float64(time.Millisecond))
 		}
 	}
 	if d == 0 {
-		if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if v := strings.TrimSpace(get("Retry-After")); v != "" {
 			if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 && !math.IsInf(s, 0) {
 				d = time.Duration(s * float64(time.Second))
 			} else if t, err := http.ParseTime(v); err == nil {
@@ -400,21 +509,21 @@ func (r *responseRecord) hint() time.Duration {
 		}
 	}
 	if d == 0 {
-		d = resetHint(h)
+		d = resetHint(get)
 	}
-	return min(max(d, 0), maxHintWait)
+	return d
 }
 
 // resetHint reads the x-ratelimit-reset-* headers.
-func resetHint(h http.Header) time.Duration {
+func resetHint(get func(string) string) time.Duration {
 	var longest, exhausted time.Duration
 	for _, kind := range []string{"requests", "tokens"} {
-		d, err := time.ParseDuration(strings.TrimSpace(h.Get("x-ratelimit-reset-" + kind)))
+		d, err := time.ParseDuration(strings.TrimSpace(get("x-ratelimit-reset-" + kind)))
 		if err != nil || d <= 0 {
 			continue
 		}
 		longest = max(longest, d)
-		if strings.TrimSpace(h.Get("x-ratelimit-remaining-"+kind)) == "0" {
+		if strings.TrimSpace(get("x-ratelimit-remaining-"+kind)) == "0" {
 			exhausted = max(exhausted, d)
 		}
 	}
@@ -443,11 +552,25 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode >= 400 {
-		if rec, ok := req.Context().Value(recordKey{}).(*responseRecord); ok {
-			rec.header = resp.Header.Clone()
-		}
+	rec, ok := req.Context().Value(recordKey{}).(*responseRecord)
+	if !ok {
+		return resp, nil
 	}
+	rec.header, rec.status = resp.Header.Clone(), resp.StatusCode
+	if rec.embedFormat == "" || resp.StatusCode != http.StatusOK {
+		return resp, nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read embeddings response: %w", err)
+	}
+	if out, changed, cerr := convertEmbeddings(body, rec.embedFormat); cerr == nil && changed {
+		body, rec.converted = out, true
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = int64(len(body))
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }
 

@@ -1,12 +1,16 @@
 package llm
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	openai "github.com/sashabaranov/go-openai"
@@ -99,11 +103,16 @@ func (c EmbeddingConfig) Validate() error {
 // concurrently up to Concurrency requests at once over all batches. A
 // request the endpoint refuses for its content (a 4xx other than 401, 403,
 // 404, 408 and 429) is split in halves down to single texts, so that only
-// the offending texts fail. It is safe for concurrent use.
+// the offending texts fail. Vectors are accepted as floats or base64
+// whatever EncodingFormat asked, and an endpoint that refuses base64 gets
+// floats from then on. A failure that holds for every request (a bad key,
+// an unknown model, unsupported dimensions, an exhausted quota) ends the
+// attempt for the whole batch. It is safe for concurrent use.
 type EmbeddingStage struct {
-	cfg EmbeddingConfig
-	c   *client
-	e   *engine[[]float32]
+	cfg    EmbeddingConfig
+	c      *client
+	e      *engine[[]float32]
+	format *modes
 }
 
 // NewEmbeddingStage returns an embedding stage; its metrics are registered
@@ -122,7 +131,12 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("create embedding cache: %w", err)
 	}
-	s := &EmbeddingStage{cfg: cfg, c: c}
+	tr, err := newTruncator()
+	if err != nil {
+		return nil, fmt.Errorf("create embedding stage: %w", err)
+	}
+	s := &EmbeddingStage{cfg: cfg, c: c,
+		format: newModes(name, "encoding", []string{cfg.EncodingFormat, EncodingFloat}, true, m, log)}
 	s.e = &engine[[]float32]{
 		name:    name,
 		policy:  cfg.OnFailure,
@@ -130,7 +144,8 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		cache:   ch,
 		m:       m,
 		log:     log,
-		prepare: func(text string) string { return Truncate(text, cfg.MaxInputTokens) },
+		health:  &health{stage: name, m: m, log: log},
+		prepare: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		key:     func(text string) cacheKey { return newCacheKey(cfg.Model, cfg.Dimensions, text) },
 		solve:   s.solve,
 		set: func(r *processor.Record, v []float32) {
@@ -163,13 +178,9 @@ func (s *EmbeddingStage) Enrich(ctx context.Context, b *processor.Batch) error {
 	return s.e.enrich(ctx, b)
 }
 
-// solve packs items into requests and sends them concurrently.
+// solve packs items into requests and sends them; see engine.dispatch.
 func (s *EmbeddingStage) solve(ctx context.Context, items []*item[[]float32]) {
-	var wg sync.WaitGroup
-	for _, req := range pack(items, s.cfg.MaxInputs, s.cfg.MaxRequestTokens) {
-		wg.Go(func() { s.request(ctx, req) })
-	}
-	wg.Wait()
+	s.e.dispatch(ctx, pack(items, s.cfg.MaxInputs, s.cfg.MaxRequestTokens), s.send)
 }
 
 // pack cuts items, in order, into requests of at most maxInputs items and
@@ -190,46 +201,51 @@ func pack[R any](items []*item[R], maxInputs, maxTokens int) [][]*item[R] {
 	return out
 }
 
-// request embeds items with one request, split in halves when the endpoint
-// refuses it for its content.
-func (s *EmbeddingStage) request(ctx context.Context, items []*item[[]float32]) {
+// send embeds items with one request. When the endpoint refuses base64
+// (a capability 400 naming encoding_format), the stage switches to floats
+// for good and sends again.
+func (s *EmbeddingStage) send(ctx context.Context, items []*item[[]float32], invalidAttempts int) (int, error) {
 	input := make([]string, len(items))
 	tokens := 0
 	for i, it := range items {
 		input[i] = it.text
 		tokens += it.tokens
 	}
-	attempts, err := s.c.do(ctx, call{
-		op:           "create embeddings",
-		inputs:       len(items),
-		tokens:       tokens,
-		retryInvalid: true,
-		send: func(ctx context.Context) (openai.Usage, error) {
-			resp, err := s.c.api.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{
-				Input:          input,
-				Model:          openai.EmbeddingModel(s.cfg.Model),
-				EncodingFormat: openai.EmbeddingEncodingFormat(s.cfg.EncodingFormat),
-				Dimensions:     s.cfg.Dimensions,
-			})
-			if err != nil {
-				return resp.Usage, err
-			}
-			vecs, err := s.check(resp, len(items))
-			if err != nil {
-				return resp.Usage, err
-			}
-			for i, it := range items {
-				it.result, it.done = vecs[i], true
-			}
-			return resp.Usage, nil
-		},
-	})
-	switch {
-	case err == nil:
-	case splittable(len(items), err):
-		halves(items, func(h []*item[[]float32]) { s.request(ctx, h) })
-	default:
-		settle(items, attempts, err)
+	total := 0
+	for {
+		format := s.format.current()
+		attempts, err := s.c.do(ctx, call{
+			op:              "create embeddings",
+			inputs:          len(items),
+			tokens:          tokens,
+			invalidAttempts: invalidAttempts,
+			embedFormat:     format,
+			send: func(ctx context.Context) (openai.Usage, error) {
+				resp, err := s.c.api.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{
+					Input:          input,
+					Model:          openai.EmbeddingModel(s.cfg.Model),
+					EncodingFormat: openai.EmbeddingEncodingFormat(format),
+					Dimensions:     s.cfg.Dimensions,
+				})
+				if err != nil {
+					return resp.Usage, err
+				}
+				vecs, err := s.check(resp, len(items))
+				if err != nil {
+					return resp.Usage, err
+				}
+				for i, it := range items {
+					it.result, it.done = vecs[i], true
+				}
+				return resp.Usage, nil
+			},
+		})
+		total += attempts
+		var re *RequestError
+		if errors.As(err, &re) && re.Unsupported == "encoding_format" && s.format.fallBack(format) {
+			continue
+		}
+		return total, err
 	}
 }
 
@@ -254,4 +270,89 @@ func (s *EmbeddingStage) check(resp openai.EmbeddingResponse, n int) ([][]float3
 		vecs[d.Index] = d.Embedding
 	}
 	return vecs, nil
+}
+
+// convertEmbeddings rewrites an embeddings response body whose vectors are
+// not in want ("float" or "base64") into want, so that an answer in either
+// encoding is accepted whatever was asked: servers such as
+// llama-cpp-python's and older Ollama ignore encoding_format and answer
+// floats. It reports whether it changed body; a body it cannot read is
+// left to the decoder to report.
+func convertEmbeddings(body []byte, want string) ([]byte, bool, error) {
+	got, ok := firstEmbeddingKind(body)
+	if !ok || (got == '[') == (want == EncodingFloat) {
+		return body, false, nil
+	}
+	var resp map[string]json.RawMessage
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, false, fmt.Errorf("decode embeddings response: %w", err)
+	}
+	var data []map[string]json.RawMessage
+	if err := json.Unmarshal(resp["data"], &data); err != nil {
+		return nil, false, fmt.Errorf("decode embeddings data: %w", err)
+	}
+	for i, d := range data {
+		raw, err := recodeEmbedding(d["embedding"], want)
+		if err != nil {
+			return nil, false, fmt.Errorf("embedding %d: %w", i, err)
+		}
+		d["embedding"] = raw
+	}
+	var err error
+	if resp["data"], err = json.Marshal(data); err != nil {
+		return nil, false, fmt.Errorf("encode embeddings data: %w", err)
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode embeddings response: %w", err)
+	}
+	return out, true, nil
+}
+
+// firstEmbeddingKind returns the first byte of the value of the first
+// "embedding" key of body: '[' for floats, '"' for base64.
+func firstEmbeddingKind(body []byte) (byte, bool) {
+	key := []byte(`"embedding"`)
+	for rest := body; ; {
+		i := bytes.Index(rest, key)
+		if i < 0 {
+			return 0, false
+		}
+		rest = bytes.TrimLeft(rest[i+len(key):], " \t\r\n")
+		if len(rest) > 0 && rest[0] == ':' {
+			rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+			if len(rest) == 0 {
+				return 0, false
+			}
+			return rest[0], true
+		}
+	}
+}
+
+// recodeEmbedding turns one vector, a JSON array of numbers or a base64
+// string of little-endian float32, into want.
+func recodeEmbedding(raw json.RawMessage, want string) (json.RawMessage, error) {
+	var vec []float32
+	if err := json.Unmarshal(raw, &vec); err != nil {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("%w: neither floats nor a base64 string", ErrInvalidAnswer)
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b)%4 != 0 {
+			return nil, fmt.Errorf("%w: bad base64 vector", ErrInvalidAnswer)
+		}
+		vec = make([]float32, len(b)/4)
+		for i := range vec {
+			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+	if want == EncodingFloat {
+		return json.Marshal(vec)
+	}
+	b := make([]byte, 4*len(vec))
+	for i, f := range vec {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return json.Marshal(base64.StdEncoding.EncodeToString(b))
 }

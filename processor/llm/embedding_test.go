@@ -21,13 +21,13 @@ func TestTruncate(t *testing.T) {
 		max  int
 		want string
 	}{
-		{"fits", "abcdefgh", 2, "abcdefgh"},
-		{"ascii cut", "abcdefghij", 2, "abcdefgh"},
+		{"fits", "abcdefgh", 8, "abcdefgh"},
+		{"ascii cut", "abcdefghij", 8, "abcdefgh"},
 		{"disabled", "abcdefghij", 0, "abcdefghij"},
 		// "é" is two bytes at 7-8: the cut at 8 moves back to 7.
-		{"rune boundary", "abcdefgéxyz", 2, "abcdefg"},
+		{"rune boundary", "abcdefgéxyz", 8, "abcdefg"},
 		// "日" is three bytes at 3-5: the cut at 4 moves back to 3.
-		{"cjk", "abc日本語", 1, "abc"},
+		{"cjk", "abc日本語", 4, "abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,9 +35,6 @@ func TestTruncate(t *testing.T) {
 				t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 			}
 		})
-	}
-	if got := EstimateTokens("abcde"); got != 2 {
-		t.Errorf("EstimateTokens(abcde) = %d, want 2", got)
 	}
 }
 
@@ -119,13 +116,17 @@ func TestEmbeddingStage(t *testing.T) {
 					t.Errorf("request = %+v", req)
 				}
 				for _, in := range req.Input {
-					if len(in) > 40 {
-						t.Errorf("input of %d bytes not truncated to 40", len(in))
+					if n := tokenCount(t, in); n > 10 {
+						t.Errorf("input of %d tokens not truncated to 10", n)
 					}
 				}
 			}
+			tr, err := newTruncator()
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i, r := range b.Records {
-				want := fakeVector(Truncate(tt.texts[i], 10), tt.dims)
+				want := fakeVector(tr.truncate(tt.texts[i], 10), tt.dims)
 				if !slices.Equal(r.Embedding, want) || r.EmbeddingModel != "test-model" {
 					t.Errorf("record %d: embedding %v model %q, want %v", i, r.Embedding, r.EmbeddingModel, want)
 				}

@@ -17,6 +17,16 @@ var (
 	// ErrUnavailable means the request kept failing with retryable errors
 	// (429, 5xx, timeouts, network errors) until its attempts ran out.
 	ErrUnavailable = errors.New("endpoint unavailable")
+	// ErrRefused means the model answered but declined the texts: a
+	// refusal, or a finish_reason of content_filter. Sending the same
+	// texts again gives the same answer.
+	ErrRefused = errors.New("answer refused")
+	// ErrCutAnswer means the answer was cut at the completion length limit
+	// (finish_reason length); fewer texts per request give shorter answers.
+	ErrCutAnswer = errors.New("answer cut at the length limit")
+	// ErrEndpointDown means an earlier request of the same batch failed for
+	// the whole endpoint, so that this one was not sent.
+	ErrEndpointDown = errors.New("endpoint refuses every request")
 )
 
 // RequestError is the final failure of one request to an endpoint, after
@@ -34,6 +44,13 @@ type RequestError struct {
 	Kind error
 	// Err is the last underlying error.
 	Err error
+	// Wide is set when the failure holds for every request to the
+	// endpoint (see EndpointWide) although the status alone does not say
+	// so: an unsupported parameter, or an exhausted quota.
+	Wide bool
+	// Unsupported is the request parameter the endpoint said it does not
+	// support ("response_format", "dimensions", "encoding_format"), or "".
+	Unsupported string
 }
 
 func (e *RequestError) Error() string {
@@ -48,12 +65,37 @@ func (e *RequestError) Unwrap() []error { return []error{e.Kind, e.Err} }
 
 // EndpointWide reports whether the failure concerns every request to the
 // endpoint rather than the inputs of this one: a bad key (401), missing
-// permission (403) or unknown model or deployment (404). Such a request is
-// not split to find an offending input.
+// permission (403), unknown model or deployment (404), a parameter the
+// model does not support (a 400 such as "This model does not support
+// specifying dimensions"), or an exhausted quota (429 insufficient_quota).
+// Such a request is not split to find an offending input, and ends the
+// attempt for the whole batch.
 func (e *RequestError) EndpointWide() bool {
+	if e.Wide {
+		return true
+	}
 	switch e.Status {
 	case 401, 403, 404:
 		return true
 	}
 	return false
 }
+
+// AnswerError is an answer that cannot be used for a reason the server
+// stated: Reason is "refusal", "content_filter" or "length", and Kind is
+// ErrRefused or ErrCutAnswer.
+type AnswerError struct {
+	Reason string
+	Kind   error
+	Detail string
+}
+
+func (e *AnswerError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("%v (%s)", e.Kind, e.Reason)
+	}
+	return fmt.Sprintf("%v (%s): %s", e.Kind, e.Reason, e.Detail)
+}
+
+// Unwrap returns the kind.
+func (e *AnswerError) Unwrap() error { return e.Kind }

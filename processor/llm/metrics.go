@@ -17,6 +17,11 @@ type metrics struct {
 	cacheHits   prometheus.Counter
 	cacheLooks  prometheus.Counter
 	failures    *prometheus.CounterVec
+	converted   prometheus.Counter
+	unusable    *prometheus.CounterVec
+	up          prometheus.Gauge
+	wide        *prometheus.CounterVec
+	format      *prometheus.GaugeVec
 }
 
 // newMetrics registers the metrics of stage on reg; a nil reg registers
@@ -72,5 +77,30 @@ func newMetrics(stage string, reg prometheus.Registerer) *metrics {
 			Help:        "Records handed to the failure policy, by policy.",
 			ConstLabels: cl,
 		}, []string{"policy"}),
+		converted: f.NewCounter(prometheus.CounterOpts{
+			Name:        "textpulse_llm_embedding_answers_converted_total",
+			Help:        "Embedding answers in another encoding than asked (floats for base64), converted.",
+			ConstLabels: cl,
+		}),
+		unusable: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_unusable_answers_total",
+			Help:        "Answers that could not be used, by reason (invalid, refusal, content_filter, length).",
+			ConstLabels: cl,
+		}, []string{"reason"}),
+		up: f.NewGauge(prometheus.GaugeOpts{
+			Name:        "textpulse_llm_endpoint_up",
+			Help:        "1 while the model endpoint serves requests, 0 after a failure that holds for every request (bad key, unknown model, unsupported parameter, exhausted quota) until a request succeeds again.",
+			ConstLabels: cl,
+		}),
+		wide: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_endpoint_failures_total",
+			Help:        "Failures that hold for every request to the model endpoint, by cause; each ends the attempt for its whole batch.",
+			ConstLabels: cl,
+		}, []string{"cause"}),
+		format: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name:        "textpulse_llm_response_format",
+			Help:        "1 for the response_format mode (json_schema, json_object, text) or embedding encoding (float, base64) the stage uses with its endpoint and model.",
+			ConstLabels: cl,
+		}, []string{"mode"}),
 	}
 }

@@ -45,6 +45,7 @@ type engine[R any] struct {
 	cache  *cache[R]
 	m      *metrics
 	log    *slog.Logger
+	health *health
 	// prepare returns the text to send for a record's text.
 	prepare func(text string) string
 	// key returns the cache key of a record's text.
@@ -112,11 +113,17 @@ func (e *engine[R]) enrich(ctx context.Context, b *processor.Batch) error {
 			e.fail(b, failed)
 			break
 		}
+		wait := bo.NextBackOff()
+		if !e.health.known() && e.health.state.Load() == healthDown {
+			// Nothing will change before someone fixes the key, quota or
+			// model: probe with one request per retry_max_interval.
+			wait = e.cfg.RetryMaxInterval
+		}
 		for _, it := range failed {
 			it.err = nil
 		}
 		pending = failed
-		if err := sleep(ctx, bo.NextBackOff()); err != nil {
+		if err := sleep(ctx, wait); err != nil {
 			return fmt.Errorf("enrich batch %s with %s: %w", b.ID, e.name, err)
 		}
 	}
@@ -163,7 +170,8 @@ func (e *engine[R]) logFailures(batch string, failed []*item[R]) {
 		}
 	}
 	if endpointWide {
-		e.log.Error("llm endpoint refused requests", "stage", e.name, "batch", batch,
+		// The change of health was logged once at error level.
+		e.log.Debug("llm endpoint refused requests", "stage", e.name, "batch", batch,
 			"records", records, "policy", e.policy, "err", first)
 		return
 	}
@@ -179,8 +187,8 @@ func settle[R any](items []*item[R], attempts int, err error) {
 }
 
 // splittable reports whether a failed request of n items is worth splitting
-// in halves: its answer was invalid, or the endpoint refused it for its
-// content.
+// in halves concurrently: the endpoint refused it for its content (unusable
+// answers are split by engine.drive, one half after the other).
 func splittable(n int, err error) bool {
 	if n < 2 {
 		return false
@@ -189,7 +197,7 @@ func splittable(n int, err error) bool {
 	if !errors.As(err, &re) {
 		return false
 	}
-	return errors.Is(re.Kind, ErrInvalidAnswer) || (errors.Is(re.Kind, ErrRejected) && !re.EndpointWide())
+	return errors.Is(re.Kind, ErrRejected) && !re.EndpointWide()
 }
 
 // halves runs f on both halves of items concurrently and waits.
