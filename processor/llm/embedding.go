@@ -144,7 +144,7 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		cache:   ch,
 		m:       m,
 		log:     log,
-		health:  &health{stage: name, m: m, log: log},
+		health:  newHealth(name, m, log),
 		prepare: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		key:     func(text string) cacheKey { return newCacheKey(cfg.Model, cfg.Dimensions, text) },
 		solve:   s.solve,

@@ -25,6 +25,13 @@ type health struct {
 	log   *slog.Logger
 }
 
+// newHealth returns the health of a stage's endpoint, exported as up until
+// a request shows otherwise.
+func newHealth(stage string, m *metrics, log *slog.Logger) *health {
+	m.up.Set(1)
+	return &health{stage: stage, m: m, log: log}
+}
+
 // known reports whether the last request succeeded.
 func (h *health) known() bool { return h.state.Load() == healthUp }
 

@@ -340,3 +340,43 @@ func TestStagesShareRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSentimentSchemaStructuredOutputs checks the rules of OpenAI's
+// Structured Outputs on the schema: every object closes its properties and
+// requires all of them, and only supported keywords are used.
+func TestSentimentSchemaStructuredOutputs(t *testing.T) {
+	supported := map[string]bool{"type": true, "properties": true, "required": true, "additionalProperties": true,
+		"items": true, "enum": true, "minItems": true, "maxItems": true, "minimum": true, "maximum": true}
+	var walk func(path string, v map[string]any)
+	walk = func(path string, v map[string]any) {
+		for k := range v {
+			if !supported[k] {
+				t.Errorf("%s: keyword %q not supported by Structured Outputs", path, k)
+			}
+		}
+		if v["type"] == "object" {
+			props, _ := v["properties"].(map[string]any)
+			req, _ := v["required"].([]any)
+			if v["additionalProperties"] != false || len(req) != len(props) {
+				t.Errorf("%s: object must set additionalProperties false and require all %d properties", path, len(props))
+			}
+			for name, p := range props {
+				walk(path+"."+name, p.(map[string]any))
+			}
+		}
+		if items, ok := v["items"].(map[string]any); ok {
+			walk(path+"[]", items)
+		}
+	}
+	for _, n := range []int{1, 24} {
+		var schema map[string]any
+		if err := json.Unmarshal(sentimentSchema(n), &schema); err != nil {
+			t.Fatal(err)
+		}
+		walk("$", schema)
+		results := schema["properties"].(map[string]any)["results"].(map[string]any)
+		if results["minItems"] != float64(n) || results["maxItems"] != float64(n) {
+			t.Errorf("n=%d: results must hold exactly n items: %v", n, results)
+		}
+	}
+}
