@@ -205,9 +205,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	l.capture("migrate", out)
+	// check probes the API stages too: it reports the wrong sentiment key.
 	out, err = runBinary(t, append(base("check"), fileArgs...), nil, time.Minute)
-	if err != nil {
-		t.Fatalf("check: %v\n%s", err, out)
+	if err == nil || !strings.Contains(out, "FAIL sentiment api") || !strings.Contains(out, "ok   embedding api") {
+		t.Fatalf("check: want the embedding stage ok and the sentiment stage failing: %v\n%s", err, out)
 	}
 	l.capture("check", out)
 
