@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		up: f.NewGauge(prometheus.GaugeOpts{
 			Name: "textpulse_sink_up",
-			Help: "1 when the last INSERT succeeded, 0 while INSERTs are failing.",
+			Help: "1 when the last request to ClickHouse (an INSERT, or the read of a taken-over partition's stored offsets) succeeded, 0 while they are failing.",
 		}),
 	}
 	m.up.Set(1)

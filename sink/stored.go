@@ -21,6 +21,19 @@ const storedTimeout = time.Minute
 // it once when it takes a partition over, so what it returns is bounded by
 // what the previous owner had in flight.
 func (c *ClickHouse) StoredOffsets(ctx context.Context, topic string, partition int32, from int64) ([]processor.OffsetRange, error) {
+	ranges, err := c.storedOffsets(ctx, topic, partition, from)
+	// The read is a request to the server like an INSERT: a partition taken
+	// over while ClickHouse is down shows as the sink being down.
+	switch {
+	case err == nil:
+		c.m.up.Set(1)
+	case ctx.Err() == nil:
+		c.m.up.Set(0)
+	}
+	return ranges, err
+}
+
+func (c *ClickHouse) storedOffsets(ctx context.Context, topic string, partition int32, from int64) ([]processor.OffsetRange, error) {
 	ctx, cancel := context.WithTimeout(ctx, storedTimeout)
 	defer cancel()
 	q := "SELECT kafka_offset FROM " + quoteIdent(c.cfg.Database) + "." + quoteIdent(c.Options().InsertTable()) +
