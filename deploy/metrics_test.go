@@ -7,9 +7,11 @@ import (
 	"go/token"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,10 +149,11 @@ func labelNames(s string) []string {
 // constructors the consumer calls, registered on a recording registry:
 // the pipeline, dead letters, the API stages, the Kafka client (kprom) and
 // lag monitor, the ClickHouse sink (which needs the real server to
-// register) and the Go and process collectors. The GPU and local-model
+// register; srv is the one it connects to) and the Go and process
+// collectors. The GPU and local-model
 // stages need a model runtime to be built, so their metric names are read
 // from the Prometheus option literals of their source (gpu/, processor/local/).
-func consumerMetrics(t *testing.T) consumerFamilies {
+func consumerMetrics(t *testing.T, srv testenv.ClickHouseServer) consumerFamilies {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -158,7 +161,7 @@ func consumerMetrics(t *testing.T) consumerFamilies {
 	rec.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	snk, err := sink.Open(ctx, sink.Config{
-		Addr: []string{testenv.ClickHouseAddr(t)}, Database: "default", Table: "events", Username: "default",
+		Addr: []string{srv.Addr}, Database: "default", Table: "events", Username: "default",
 		DialTimeout: 5e9, MaxOpenConns: 1,
 	}, log, rec)
 	if err != nil {
@@ -370,9 +373,26 @@ func labelsLiteral(e ast.Expr) ([]string, bool) {
 // counters only, base units, no camelCase, help text), and that the
 // metrics the dashboards and alerts rely on exist. The franz-go client
 // metrics (textpulse_kafka_*) and the Go and process collectors are named by
-// their libraries; their findings are logged, not failed.
+// their libraries; their findings are logged, not failed. It runs with the
+// sink on each shared server, and both export the same series.
 func TestConsumerMetricNames(t *testing.T) {
-	cf := consumerMetrics(t)
+	names := map[string][]string{}
+	testenv.EachClickHouse(t, func(t *testing.T, srv testenv.ClickHouseServer) {
+		names[srv.Name] = checkConsumerMetricNames(t, srv)
+	})
+	if t.Failed() || len(names) != 2 {
+		return
+	}
+	if l, m := names["legacy"], names["modern"]; !slices.Equal(l, m) {
+		t.Errorf("the series differ by server:\nlegacy: %v\nmodern: %v", l, m)
+	}
+}
+
+// checkConsumerMetricNames is TestConsumerMetricNames on one server; it
+// returns the sorted series names.
+func checkConsumerMetricNames(t *testing.T, srv testenv.ClickHouseServer) []string {
+	t.Helper()
+	cf := consumerMetrics(t, srv)
 	m := cf.series
 	problems, err := promlint.NewWithMetricFamilies(cf.families).Lint()
 	if err != nil {
@@ -411,4 +431,5 @@ func TestConsumerMetricNames(t *testing.T) {
 	if _, err := os.Stat("../gpu"); err == nil && m["textpulse_gpu_batch_size_bucket"] == nil {
 		t.Errorf("package gpu exists but declares no textpulse_gpu_batch_size")
 	}
+	return slices.Sorted(maps.Keys(m))
 }

@@ -1,12 +1,14 @@
 package schemas_test
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/schemas"
 )
 
@@ -130,31 +132,49 @@ func TestClusterDDLParsesOnChdb(t *testing.T) {
 	}
 }
 
-// TestClusterDDLParsesOnServer sends every legacy cluster statement to the
-// real server. The single-node test server has no ZooKeeper and no
-// distributed DDL, so each statement fails, but the failure must come after
-// parsing: a syntax error (code 62) fails this test.
+// TestClusterDDLParsesOnServer sends every cluster statement of the
+// server's dialect to each shared server. Neither has distributed DDL (no
+// ZooKeeper or Keeper, no remote_servers), so each statement fails, but the
+// failure must come after parsing: a syntax error (exception code 62) fails
+// this test.
 func TestClusterDDLParsesOnServer(t *testing.T) {
-	base := requireEnv(t, envClickHouseHTTP, "the ClickHouse HTTP URL, such as http://127.0.0.1:8123")
+	testenv.EachClickHouse(t, testClusterDDLParsesOnServer)
+}
+
+// codeSyntaxError is the server's exception code for a statement that does
+// not parse.
+const codeSyntaxError = 62
+
+// testClusterDDLParsesOnServer is TestClusterDDLParsesOnServer on one server.
+func testClusterDDLParsesOnServer(t *testing.T, srv testenv.ClickHouseServer) {
+	base := srv.HTTPEndpoint(t)
 	client := &http.Client{Timeout: time.Minute}
-	o := schemas.Options{Database: "textpulse_cluster_parse", Cluster: "main", Dialect: schemas.DialectLegacy}
+	o := schemas.Options{Database: "textpulse_cluster_parse", Cluster: "main", Dialect: dialectOf(srv)}
 	stmts := clusterStatements(t, o)
 	stmts = append(stmts, schemas.Statement{Name: "control", SQL: "CREATE TABLE x ON CLUSTER main ENGINE = Distributed('c', 'd', 't') oops"})
+	codes := map[int]int{}
 	for _, s := range stmts {
 		_, err := postQuery(t.Context(), client, base, s.SQL)
-		if err == nil {
-			t.Errorf("%s ran on a server without distributed DDL; expected an error after parsing", s.Name)
+		var se *serverError
+		if !errors.As(err, &se) {
+			t.Errorf("%s: %v; want an error answer after parsing (no distributed DDL here)", s.Name, err)
 			continue
 		}
-		syntax := strings.Contains(err.Error(), "Code: 62,")
+		if se.Code == 0 {
+			t.Errorf("%s: an error answer without an exception code: %v", s.Name, se)
+			continue
+		}
+		syntax := se.Code == codeSyntaxError
 		if s.Name == "control" {
 			if !syntax {
 				t.Errorf("control statement: %v, want a syntax error", err)
 			}
 			continue
 		}
+		codes[se.Code]++
 		if syntax {
 			t.Errorf("%s: %v", s.Name, err)
 		}
 	}
+	t.Logf("%d %s cluster statements parsed; exception codes after parsing: %v", len(stmts)-1, o.Dialect, codes)
 }

@@ -18,7 +18,6 @@ import (
 // Environment variables of the integration tests.
 const (
 	envChdbPython      = "TEXTPULSE_TEST_CHDB_PYTHON"
-	envClickHouseHTTP  = "TEXTPULSE_TEST_CLICKHOUSE_HTTP"
 	envRequireServices = "TEXTPULSE_TEST_REQUIRE_SERVICES"
 )
 

@@ -15,11 +15,12 @@ import (
 	"github.com/textpulse/textpulse/sink"
 )
 
-func openTestSink(t *testing.T) (*sink.ClickHouse, sink.Config) {
+// openTestSink opens a sink on srv with a database of its own, dropped
+// when t ends.
+func openTestSink(t *testing.T, srv testenv.ClickHouseServer) (*sink.ClickHouse, sink.Config) {
 	t.Helper()
-	addr := testenv.ClickHouseAddr(t)
 	cfg := sink.DefaultConfig()
-	cfg.Addr = []string{addr}
+	cfg.Addr = []string{srv.Addr}
 	cfg.Database = testenv.Name("sinktest")
 	cfg.RetryInitial = 10 * time.Millisecond
 	cfg.RetryMax = 50 * time.Millisecond
@@ -39,7 +40,12 @@ func openTestSink(t *testing.T) (*sink.ClickHouse, sink.Config) {
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
-	s, _ := openTestSink(t)
+	testenv.EachClickHouse(t, testMigrateIsIdempotent)
+}
+
+// testMigrateIsIdempotent is TestMigrateIsIdempotent on one server.
+func testMigrateIsIdempotent(t *testing.T, srv testenv.ClickHouseServer) {
+	s, _ := openTestSink(t, srv)
 	ctx := t.Context()
 	applied, err := s.Migrate(ctx)
 	if err != nil {
@@ -94,7 +100,12 @@ func testBatch(topic string, n int, offset int64) *processor.Batch {
 }
 
 func TestWriteRoundTrip(t *testing.T) {
-	s, cfg := openTestSink(t)
+	testenv.EachClickHouse(t, testWriteRoundTrip)
+}
+
+// testWriteRoundTrip is TestWriteRoundTrip on one server.
+func testWriteRoundTrip(t *testing.T, srv testenv.ClickHouseServer) {
+	s, cfg := openTestSink(t, srv)
 	ctx := t.Context()
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
@@ -103,9 +114,19 @@ func TestWriteRoundTrip(t *testing.T) {
 	if err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	// A retried write of the same batch collapses under FINAL.
+	// A retried write of the same batch collapses under FINAL; a modern
+	// server drops it at once (the insert deduplication token).
 	if err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
+	}
+	if srv.Modern {
+		var raw uint64
+		if err := s.Conn().QueryRow(ctx, "SELECT count() FROM "+cfg.Database+".events").Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if raw != 1000 {
+			t.Fatalf("count() without FINAL = %d after a retried write, want 1000 (retry deduplicated)", raw)
+		}
 	}
 	var total, distinct, partial uint64
 	q := fmt.Sprintf("SELECT count(), uniqExact(kafka_topic, kafka_partition, kafka_offset), countIf(status = 'partial') FROM %s.events FINAL", cfg.Database)
@@ -128,7 +149,12 @@ func TestWriteRoundTrip(t *testing.T) {
 }
 
 func TestWriteWithoutTablesKeepsRetrying(t *testing.T) {
-	s, _ := openTestSink(t)
+	testenv.EachClickHouse(t, testWriteWithoutTablesKeepsRetrying)
+}
+
+// testWriteWithoutTablesKeepsRetrying is TestWriteWithoutTablesKeepsRetrying on one server.
+func testWriteWithoutTablesKeepsRetrying(t *testing.T, srv testenv.ClickHouseServer) {
+	s, _ := openTestSink(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	err := s.Write(ctx, testBatch("topic-a", 10, 0))

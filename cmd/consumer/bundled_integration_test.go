@@ -19,13 +19,18 @@ import (
 // that the rows carry sensible labels: most emotions right, and the
 // sentiment that each emotion implies (surprise implies none).
 func TestBundledClassifiersThroughPipeline(t *testing.T) {
+	testenv.EachClickHouse(t, testBundledClassifiersThroughPipeline)
+}
+
+// testBundledClassifiersThroughPipeline is TestBundledClassifiersThroughPipeline on one server.
+func testBundledClassifiersThroughPipeline(t *testing.T, srv testenv.ClickHouseServer) {
 	lib := testenv.Lookup(t, "TEXTPULSE_ORT_LIB")
 	models := testenv.Lookup(t, "TEXTPULSE_TEST_MODELS")
 	examples, err := modeleval.ReadFile("../../testdata/posts/emotion-plain.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newScenario(t, 2)
+	s := newScenario(t, srv, 2)
 	want := map[string]string{}
 	values := make([][]byte, len(examples))
 	for i, ex := range examples {

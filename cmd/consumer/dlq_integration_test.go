@@ -71,11 +71,16 @@ func readDLQ(t *testing.T, s *scenario) []processor.DeadLetterInfo {
 // accounted for exactly: the valid ones in ClickHouse, the malformed ones in
 // the dead-letter topic again with two attempts.
 func TestDeadLetterReplay(t *testing.T) {
-	s := newScenario(t, 2)
+	testenv.EachClickHouse(t, testDeadLetterReplay)
+}
+
+// testDeadLetterReplay is TestDeadLetterReplay on one server.
+func testDeadLetterReplay(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 2)
 	api := &switchHandler{}
 	api.set(newSim(t, openaisim.Faults{ServerError: 1}))
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
+	apiSrv := httptest.NewServer(api)
+	t.Cleanup(apiSrv.Close)
 
 	const n = 300
 	values, valid := makeEvents(n, 10)
@@ -83,7 +88,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	malformed := n - countValid(valid)
 
 	p := "--stages.embedding."
-	c := startInProcess(t, s.args(p+"enabled", p+"base_url", srv.URL+"/v1", p+"api_key", "k", p+"on_failure", "dead_letter",
+	c := startInProcess(t, s.args(p+"enabled", p+"base_url", apiSrv.URL+"/v1", p+"api_key", "k", p+"on_failure", "dead_letter",
 		p+"max_attempts", "2", p+"retry_initial_interval", "10ms", p+"retry_max_interval", "50ms", p+"timeout", "2s",
 		p+"dimensions", "8", "--batch.max_records", "100"))
 	itest.Eventually(t, 60*time.Second, func() (bool, string) {
@@ -210,7 +215,12 @@ func TestDeadLetterReplay(t *testing.T) {
 // every dead letter exactly: what it lists as sent is in the target topic
 // once, what it lists as failed is not there.
 func TestDeadLetterReplayReportsFailures(t *testing.T) {
-	s := newScenario(t, 1)
+	testenv.EachClickHouse(t, testDeadLetterReplayReportsFailures)
+}
+
+// testDeadLetterReplayReportsFailures is TestDeadLetterReplayReportsFailures on one server.
+func testDeadLetterReplayReportsFailures(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 1)
 	ctx := context.Background()
 	target := testenv.Name("replay_target")
 	// Eight partitions: the records of a partition go in one batch, and

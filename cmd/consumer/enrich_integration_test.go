@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/textpulse/textpulse/internal/openaisim"
+	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/internal/textgen"
 )
 
@@ -18,7 +19,12 @@ import (
 // must carry the exact embedding and sentiment the simulator computes for
 // its text: no event lost, none written with a wrong or missing result.
 func TestEnrichmentThroughAPIs(t *testing.T) {
-	s := newScenario(t, 3)
+	testenv.EachClickHouse(t, testEnrichmentThroughAPIs)
+}
+
+// testEnrichmentThroughAPIs is TestEnrichmentThroughAPIs on one server.
+func testEnrichmentThroughAPIs(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 3)
 	cfg := openaisim.DefaultConfig()
 	faults := openaisim.Faults{ServerError: 0.05, Timeout: 0.02, Truncated: 0.03, InvalidJSON: 0.03,
 		WrongCount: 0.03, BadValues: 0.03, Storm: 0.01}
@@ -32,8 +38,8 @@ func TestEnrichmentThroughAPIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
+	apiSrv := httptest.NewServer(sim.Handler())
+	t.Cleanup(apiSrv.Close)
 
 	const n = 2000
 	g, err := textgen.New(textgen.Options{Seed: 3, RepeatShare: 0.1})
@@ -49,7 +55,7 @@ func TestEnrichmentThroughAPIs(t *testing.T) {
 	var args []string
 	for _, stage := range []string{"embedding", "sentiment"} {
 		p := "--stages." + stage + "."
-		args = append(args, p+"enabled", p+"base_url", srv.URL+"/v1", p+"api_key", "test-key",
+		args = append(args, p+"enabled", p+"base_url", apiSrv.URL+"/v1", p+"api_key", "test-key",
 			p+"on_failure", "retry", p+"timeout", "2s", p+"retry_initial_interval", "20ms",
 			p+"retry_max_interval", "300ms", p+"max_attempts", "20")
 	}

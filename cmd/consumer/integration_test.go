@@ -88,9 +88,12 @@ func countValid(valid []bool) int {
 
 // scenario is one integration test's topic, group, tables and services.
 type scenario struct {
-	t      *testing.T
-	kafka  *itest.Kafka
-	ch     *itest.ClickHouse
+	t     *testing.T
+	kafka *itest.Kafka
+	ch    *itest.ClickHouse
+	// srv is the shared ClickHouse server the scenario writes to, chAddr
+	// its native address.
+	srv    testenv.ClickHouseServer
 	chAddr string
 	// sinkAddr is where the consumer connects to ClickHouse; chAddr unless
 	// a proxy sits in between.
@@ -102,12 +105,14 @@ type scenario struct {
 	partitions int32
 }
 
-func newScenario(t *testing.T, partitions int32) *scenario {
+// newScenario creates the topics of a test that writes to srv, and drops
+// its database when t ends.
+func newScenario(t *testing.T, srv testenv.ClickHouseServer, partitions int32) *scenario {
 	t.Helper()
 	brokers := testenv.KafkaBrokers(t)
-	chAddr := testenv.ClickHouseAddr(t)
+	chAddr := srv.Addr
 	s := &scenario{
-		t: t, kafka: itest.NewKafka(t, brokers), ch: itest.NewClickHouse(t, chAddr), chAddr: chAddr,
+		t: t, kafka: itest.NewKafka(t, brokers), ch: itest.NewClickHouse(t, chAddr), srv: srv, chAddr: chAddr,
 		topic: testenv.Name("events"), group: testenv.Name("group"), db: testenv.Name("itest"),
 		partitions: partitions, sinkAddr: chAddr,
 	}
@@ -414,7 +419,12 @@ func (p *subprocess) kill(t *testing.T) {
 }
 
 func TestIngestValidAndMalformed(t *testing.T) {
-	s := newScenario(t, 4)
+	testenv.EachClickHouse(t, testIngestValidAndMalformed)
+}
+
+// testIngestValidAndMalformed is TestIngestValidAndMalformed on one server.
+func testIngestValidAndMalformed(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 4)
 	values, valid := makeEvents(6000, 10)
 	s.kafka.Produce(t, s.topic, s.partitions, values)
 
@@ -508,7 +518,12 @@ func TestIngestValidAndMalformed(t *testing.T) {
 }
 
 func TestCrashRestartLosesNothing(t *testing.T) {
-	s := newScenario(t, 4)
+	testenv.EachClickHouse(t, testCrashRestartLosesNothing)
+}
+
+// testCrashRestartLosesNothing is TestCrashRestartLosesNothing on one server.
+func testCrashRestartLosesNothing(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 4)
 	values, valid := makeEvents(24000, 0)
 	produced := s.produceSlowly(values, 300, 40*time.Millisecond)
 	stop := s.watchCommits(valid)
@@ -543,7 +558,12 @@ func TestCrashRestartLosesNothing(t *testing.T) {
 }
 
 func TestMemberLeavesMidStream(t *testing.T) {
-	s := newScenario(t, 6)
+	testenv.EachClickHouse(t, testMemberLeavesMidStream)
+}
+
+// testMemberLeavesMidStream is TestMemberLeavesMidStream on one server.
+func testMemberLeavesMidStream(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 6)
 	values, valid := makeEvents(24000, 0)
 	produced := s.produceSlowly(values, 300, 40*time.Millisecond)
 	stop := s.watchCommits(valid)
@@ -631,36 +651,48 @@ func testClickHouseOutage(t *testing.T, s *scenario, cut, restore func()) {
 }
 
 func TestClickHouseUnreachableMidStream(t *testing.T) {
-	s := newScenario(t, 4)
+	testenv.EachClickHouse(t, testClickHouseUnreachableMidStream)
+}
+
+// testClickHouseUnreachableMidStream is TestClickHouseUnreachableMidStream on one server.
+func testClickHouseUnreachableMidStream(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 4)
 	proxy := itest.NewProxy(t, s.chAddr)
 	s.sinkAddr = proxy.Addr()
 	testClickHouseOutage(t, s, proxy.Cut, proxy.Restore)
 }
 
-// TestClickHouseServerRestart stops the real server mid-stream. It runs in
+// TestClickHouseServerRestart stops each real server mid-stream. It runs in
 // its own step of `make test` (TEXTPULSE_TEST_SERVER_RESTART=1), after the
-// other tests, because it takes the shared server away.
+// other tests, because it takes the shared servers away.
 func TestClickHouseServerRestart(t *testing.T) {
 	if os.Getenv("TEXTPULSE_TEST_SERVER_RESTART") != "1" {
-		t.Skip("set TEXTPULSE_TEST_SERVER_RESTART=1 to stop and start the shared ClickHouse server")
+		t.Skip("set TEXTPULSE_TEST_SERVER_RESTART=1 to stop and start the shared ClickHouse servers")
 	}
 	script := testenv.Lookup(t, testenv.EnvCHScript)
-	s := newScenario(t, 4)
-	svc := func(action string) func() {
-		return func() {
-			out, err := exec.Command(script, action, "clickhouse").CombinedOutput() //nolint:gosec // Test script.
-			if err != nil {
-				t.Fatalf("%s clickhouse: %v\n%s", action, err, out)
+	testenv.EachClickHouse(t, func(t *testing.T, srv testenv.ClickHouseServer) {
+		s := newScenario(t, srv, 4)
+		svc := func(action string) func() {
+			return func() {
+				out, err := exec.Command(script, action, srv.Service).CombinedOutput() //nolint:gosec // Test script.
+				if err != nil {
+					t.Fatalf("%s %s: %v\n%s", action, srv.Service, err, out)
+				}
 			}
 		}
-	}
-	// Whatever happens, leave the shared server running.
-	t.Cleanup(func() { _ = exec.Command(script, "start", "clickhouse").Run() }) //nolint:gosec // Test script.
-	testClickHouseOutage(t, s, svc("stop"), svc("start"))
+		// Whatever happens, leave the shared server running.
+		t.Cleanup(func() { _ = exec.Command(script, "start", srv.Service).Run() }) //nolint:gosec // Test script.
+		testClickHouseOutage(t, s, svc("stop"), svc("start"))
+	})
 }
 
 func TestCheckAndMigrateCommands(t *testing.T) {
-	s := newScenario(t, 2)
+	testenv.EachClickHouse(t, testCheckAndMigrateCommands)
+}
+
+// testCheckAndMigrateCommands is TestCheckAndMigrateCommands on one server.
+func testCheckAndMigrateCommands(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 2)
 	base := []string{
 		"--kafka.brokers", strings.Join(s.kafka.Brokers, ","),
 		"--kafka.topics", s.topic + ",missing-" + s.topic,

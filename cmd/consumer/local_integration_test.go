@@ -22,9 +22,14 @@ import (
 // through the real broker and server. Every row must carry each stage's
 // result, equal to what the same model computes for the row's text.
 func TestLocalModelStages(t *testing.T) {
+	testenv.EachClickHouse(t, testLocalModelStages)
+}
+
+// testLocalModelStages is TestLocalModelStages on one server.
+func testLocalModelStages(t *testing.T, srv testenv.ClickHouseServer) {
 	lib := testenv.Lookup(t, "TEXTPULSE_ORT_LIB")
 	models := testenv.Lookup(t, "TEXTPULSE_TEST_MODELS")
-	s := newScenario(t, 3)
+	s := newScenario(t, srv, 3)
 
 	const n = 600
 	g, err := textgen.New(textgen.Options{Seed: 11, RepeatShare: 0.2})
@@ -155,9 +160,14 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // loads and warms up each model and reports it, or fails on a model
 // directory that does not hold a model.
 func TestCheckLoadsLocalModels(t *testing.T) {
+	testenv.EachClickHouse(t, testCheckLoadsLocalModels)
+}
+
+// testCheckLoadsLocalModels is TestCheckLoadsLocalModels on one server.
+func testCheckLoadsLocalModels(t *testing.T, srv testenv.ClickHouseServer) {
 	lib := testenv.Lookup(t, "TEXTPULSE_ORT_LIB")
 	models := testenv.Lookup(t, "TEXTPULSE_TEST_MODELS")
-	s := newScenario(t, 1)
+	s := newScenario(t, srv, 1)
 	base := []string{"check",
 		"--kafka.brokers", strings.Join(s.kafka.Brokers, ","), "--kafka.topics", s.topic,
 		"--kafka.dead_letter_topic", s.dlq, "--clickhouse.addr", s.chAddr, "--clickhouse.database", s.db,

@@ -27,7 +27,12 @@ const poisonStall = 60 * time.Second
 // or as a dead letter with its specific class and message, and the valid
 // events after it must land: no poison input stalls its partition.
 func TestPoisonCorpusThroughPipeline(t *testing.T) {
-	s := newScenario(t, 1)
+	testenv.EachClickHouse(t, testPoisonCorpusThroughPipeline)
+}
+
+// testPoisonCorpusThroughPipeline is TestPoisonCorpusThroughPipeline on one server.
+func testPoisonCorpusThroughPipeline(t *testing.T, srv testenv.ClickHouseServer) {
+	s := newScenario(t, srv, 1)
 	// A source topic that accepts the 10 MB values.
 	s.topic = testenv.Name("poison")
 	ctx := context.Background()
@@ -47,12 +52,12 @@ func TestPoisonCorpusThroughPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
+	apiSrv := httptest.NewServer(sim.Handler())
+	t.Cleanup(apiSrv.Close)
 	var args []string
 	for _, stage := range []string{"embedding", "sentiment"} {
 		p := "--stages." + stage + "."
-		args = append(args, p+"enabled", p+"base_url", srv.URL+"/v1", p+"api_key", "k", p+"on_failure", "dead_letter",
+		args = append(args, p+"enabled", p+"base_url", apiSrv.URL+"/v1", p+"api_key", "k", p+"on_failure", "dead_letter",
 			p+"timeout", "10s", p+"retry_initial_interval", "20ms", p+"max_attempts", "3")
 	}
 	args = append(args, "--stages.embedding.dimensions", "8", "--kafka.fetch_max_partition_bytes", strconv.Itoa(16<<20))

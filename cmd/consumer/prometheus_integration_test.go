@@ -34,8 +34,13 @@ const alertRulesPath = "../../deploy/prometheus/alerts.yml"
 // ClickHouse is back they resolve; when the consumer stops, the
 // consumer-down alert fires.
 func TestPrometheusScrapesAndAlerts(t *testing.T) {
+	testenv.EachClickHouse(t, testPrometheusScrapesAndAlerts)
+}
+
+// testPrometheusScrapesAndAlerts is TestPrometheusScrapesAndAlerts on one server.
+func testPrometheusScrapesAndAlerts(t *testing.T, srv testenv.ClickHouseServer) {
 	promBin := lookPrometheus(t)
-	s := newScenario(t, 2)
+	s := newScenario(t, srv, 2)
 	proxy := itest.NewProxy(t, s.chAddr)
 	s.sinkAddr = proxy.Addr()
 	c := startInProcess(t, s.args("--clickhouse.retry_max", "500ms"))

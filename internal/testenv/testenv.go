@@ -95,3 +95,16 @@ func EachClickHouse(t *testing.T, fn func(t *testing.T, srv ClickHouseServer)) {
 		t.Run(srv.Name, func(t *testing.T) { fn(t, srv) })
 	}
 }
+
+// HTTPEndpoint returns the server's HTTP endpoint, skipping or failing t
+// (see Lookup) when it is not configured.
+func (s ClickHouseServer) HTTPEndpoint(t testing.TB) string {
+	t.Helper()
+	if s.HTTP != "" {
+		return s.HTTP
+	}
+	if s.Modern {
+		return Lookup(t, EnvClickHouseModernHTTP)
+	}
+	return Lookup(t, EnvClickHouseHTTP)
+}
