@@ -22,6 +22,7 @@ import (
 
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/openaisim"
+	"github.com/textpulse/textpulse/internal/testenv"
 )
 
 // The compatibility suite runs the consumer against real third-party
@@ -180,7 +181,7 @@ func (s *scenario) compatRows(t *testing.T) map[string]compatRow {
 // auto): every row must hold the simulator's exact vector and sentiment.
 func TestCompatLiteLLM(t *testing.T) {
 	litellm := compatPath(t, "TEXTPULSE_COMPAT_LITELLM")
-	s := newScenario(t, 2)
+	s := newScenario(t, modernServer(t), 2)
 	simCfg := openaisim.DefaultConfig()
 	// Limits high enough never to bite, so that rate-limit headers flow.
 	simCfg.Embeddings.RPM, simCfg.Chat.RPM = 100000, 100000
@@ -276,7 +277,7 @@ general_settings:
 func TestCompatLlamaServer(t *testing.T) {
 	bin := compatPath(t, "TEXTPULSE_COMPAT_LLAMA_SERVER")
 	model := compatPath(t, "TEXTPULSE_COMPAT_GGUF")
-	s := newScenario(t, 1)
+	s := newScenario(t, modernServer(t), 1)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	startServer(t, base+"/health", 3*time.Minute, bin, "-m", model, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
@@ -389,7 +390,7 @@ func llamaEmbedding(t *testing.T, base, text string) []float32 {
 // answers floats) nor json_schema (it answers 500, like
 // llama-cpp-python's server): every row must be complete and exact.
 func TestCompatDefaultsOnLimitedServer(t *testing.T) {
-	s := newScenario(t, 2)
+	s := newScenario(t, modernServer(t), 2)
 	cfg := openaisim.DefaultConfig()
 	q, err := openaisim.ProfileQuirks(openaisim.ProfileLlamaCpp)
 	if err != nil {
@@ -436,4 +437,18 @@ func TestCompatDefaultsOnLimitedServer(t *testing.T) {
 	if st.Chat.Invalid != 1 {
 		t.Errorf("json_schema was refused %d times, want once: the fallback is remembered", st.Chat.Invalid)
 	}
+}
+
+// modernServer is the ClickHouse the compatibility tests store into: they
+// exercise the API servers, so one ClickHouse, the modern one users run,
+// is enough.
+func modernServer(t *testing.T) testenv.ClickHouseServer {
+	t.Helper()
+	for _, srv := range testenv.ClickHouseServers(t) {
+		if srv.Modern {
+			return srv
+		}
+	}
+	t.Fatal("no modern ClickHouse server configured")
+	return testenv.ClickHouseServer{}
 }

@@ -162,12 +162,22 @@ func (s *scenario) checkExact(valid []bool) {
 	s.t.Helper()
 	ctx := context.Background()
 	want := countValid(valid)
-	_, distinct, final, err := s.ch.Counts(ctx, s.db, "events")
+	stored, distinct, final, err := s.ch.Counts(ctx, s.db, "events")
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	if distinct != uint64(want) || final != uint64(want) { //nolint:gosec // Small test counts.
 		s.t.Fatalf("distinct coordinates %d, rows under FINAL %d, want %d", distinct, final, want)
+	}
+	if s.srv.Modern {
+		// Rows exactly once: no copy before FINAL, and an exact rollup.
+		var rollup uint64
+		if err := s.ch.Conn.QueryRow(ctx, fmt.Sprintf("SELECT sum(events) FROM %s.events_per_minute", s.db)).Scan(&rollup); err != nil {
+			s.t.Fatal(err)
+		}
+		if stored != uint64(want) || rollup != uint64(want) { //nolint:gosec // Small test counts.
+			s.t.Fatalf("on %s: %d rows before FINAL and %d in the per-minute rollup, want %d each", s.srv.Name, stored, rollup, want)
+		}
 	}
 	// Value i went to partition i % partitions at offset i / partitions.
 	rows, err := s.ch.Conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT kafka_partition, kafka_offset, event_id FROM %s.events", s.db))
@@ -728,5 +738,13 @@ func testCheckAndMigrateCommands(t *testing.T, srv testenv.ClickHouseServer) {
 	out, err = runCmd(append([]string{"check"}, base...)...)
 	if err != nil || strings.Contains(out, "FAIL") {
 		t.Fatalf("check after migrate: %v\n%s", err, out)
+	}
+	// The row guarantee the server gives, and why.
+	want := "ok   rows: at least once (ClickHouse 18."
+	if s.srv.Modern {
+		want = "ok   rows: exactly once (ClickHouse 26.9.2, dedup window 1000;"
+	}
+	if !strings.Contains(out, want) {
+		t.Errorf("check output lacks %q:\n%s", want, out)
 	}
 }
