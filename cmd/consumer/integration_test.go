@@ -551,6 +551,11 @@ func testCrashRestartLosesNothing(t *testing.T, srv testenv.ClickHouseServer) {
 	last := startProcess(t, args)
 	<-produced
 	s.waitRows(len(values), 120*time.Second)
+	// The killed consumers may have stored everything already: signal the
+	// last one only once it consumes, not while it is still starting.
+	itest.Eventually(t, 60*time.Second, func() (bool, string) {
+		return strings.Contains(last.log.String(), "partitions assigned"), "waiting for the last consumer's assignment"
+	})
 	if err := last.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
