@@ -78,6 +78,7 @@ llama_model_install() {
 }
 
 llama_model_path() {
+  [[ -d "${LLAMA_MODEL_DIR}" ]] || return 0 # Not installed: no path.
   find "${LLAMA_MODEL_DIR}" -maxdepth 1 -name '*.gguf' -size +1M 2>/dev/null | sort | head -n1
 }
 
