@@ -228,9 +228,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.counters.promptTokens.Add(int64(job.promptTokens))
+	var texts []string
 	if job.sentiment != nil {
 		e.counters.inputs.Add(int64(len(job.sentiment.Items)))
-		texts := make([]string, len(job.sentiment.Items))
+		texts = make([]string, len(job.sentiment.Items))
 		for i, it := range job.sentiment.Items {
 			texts[i] = it.Text
 		}
@@ -248,43 +249,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	var content string
 	var ms []string
 	if job.sentiment != nil {
-		res := SentimentResponse{Results: make([]SentimentResult, 0, len(job.sentiment.Items)+1)}
-		for _, it := range job.sentiment.Items {
-			label, score := Sentiment(it.Text)
-			res.Results = append(res.Results, SentimentResult{ID: it.ID, Label: label, Score: score})
-		}
-		switch fault {
-		case FaultWrongCount:
-			e.counters.faults[faultIndex(FaultWrongCount)].Add(1)
-			if len(res.Results) > 1 && d.rng.IntN(2) == 0 {
-				res.Results = res.Results[:len(res.Results)-1]
-			} else {
-				var next int64
-				for _, r := range res.Results {
-					next = max(next, r.ID+1)
-				}
-				res.Results = append(res.Results, SentimentResult{ID: next, Label: "neutral", Score: 0})
-			}
-		case FaultBadValues:
-			if len(res.Results) > 0 {
-				e.counters.faults[faultIndex(FaultBadValues)].Add(1)
-				i := d.rng.IntN(len(res.Results))
-				if d.rng.IntN(2) == 0 {
-					res.Results[i].Score = 1.5
-				} else {
-					res.Results[i].Label = "ecstatic"
-				}
-			}
-		}
-		b, err := json.Marshal(res)
-		if err != nil {
-			s.log.Error("encoding sentiment results", "err", err)
-		}
-		content = string(b)
-		texts := make([]string, len(job.sentiment.Items))
-		for i, it := range job.sentiment.Items {
-			texts[i] = it.Text
-		}
+		content = s.sentimentContent(e, d, fault, job.sentiment.Items)
 		ms = marks(texts)
 	} else {
 		content = plainAnswer(job.last)
@@ -321,6 +286,44 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeBody(w, e, fault, headers, resp)
+}
+
+// sentimentContent is the answer to a sentiment request's items, with the
+// wrong-count or bad-values fault applied when fault names one.
+func (s *Server) sentimentContent(e *endpoint, d draws, fault string, items []SentimentItem) string {
+	res := SentimentResponse{Results: make([]SentimentResult, 0, len(items)+1)}
+	for _, it := range items {
+		label, score := Sentiment(it.Text)
+		res.Results = append(res.Results, SentimentResult{ID: it.ID, Label: label, Score: score})
+	}
+	switch fault {
+	case FaultWrongCount:
+		e.counters.faults[faultIndex(FaultWrongCount)].Add(1)
+		if len(res.Results) > 1 && d.rng.IntN(2) == 0 {
+			res.Results = res.Results[:len(res.Results)-1]
+		} else {
+			var next int64
+			for _, r := range res.Results {
+				next = max(next, r.ID+1)
+			}
+			res.Results = append(res.Results, SentimentResult{ID: next, Label: "neutral", Score: 0})
+		}
+	case FaultBadValues:
+		if len(res.Results) > 0 {
+			e.counters.faults[faultIndex(FaultBadValues)].Add(1)
+			i := d.rng.IntN(len(res.Results))
+			if d.rng.IntN(2) == 0 {
+				res.Results[i].Score = 1.5
+			} else {
+				res.Results[i].Label = "ecstatic"
+			}
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		s.log.Error("encoding sentiment results", "err", err)
+	}
+	return string(b)
 }
 
 // writeStream writes resp as server-sent events: one chunk per choice with
