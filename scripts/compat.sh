@@ -30,17 +30,6 @@ LLAMA_DIR="${LOCAL_DIR}/llama"
 LLAMA_BIN="${LLAMA_DIR}/bin/llama-server"
 LLAMA_MODEL_DIR="${LLAMA_DIR}/model"
 
-pick_python() {
-  local p
-  for p in "${PYTHON:-}" python3 /usr/bin/python3; do
-    if [[ -z "${p}" ]] || ! have "${p}"; then continue; fi
-    "${p}" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null || continue
-    printf '%s\n' "$(command -v "${p}")"
-    return 0
-  done
-  return 1
-}
-
 litellm_install() {
   log "litellm[proxy] ${LITELLM_VERSION}: ${LITELLM_VENV}"
   if [[ -x "${LITELLM_VENV}/bin/litellm" && -f "${LITELLM_VENV}/.version" &&

@@ -26,17 +26,6 @@ GOBIN_DIR="${LOCAL_DIR}/bin"
 GOLANGCI_LINT_VERSION=v2.15.0
 GOLANGCI_LINT_PKG=github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-pick_python() {
-  local p
-  for p in "${PYTHON:-}" python3 /usr/bin/python3; do
-    if [[ -z "${p}" ]] || ! have "${p}"; then continue; fi
-    "${p}" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null || continue
-    printf '%s\n' "$(command -v "${p}")"
-    return 0
-  done
-  return 1
-}
-
 venv_install() {
   log "python venv: ${VENV}"
   local py want

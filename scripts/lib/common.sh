@@ -16,6 +16,18 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # sha256 of the given files, concatenated; used as install stamps.
 files_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
+# Prints the path of a Python 3.10 or later ($PYTHON first), or fails.
+pick_python() {
+  local p
+  for p in "${PYTHON:-}" python3 /usr/bin/python3; do
+    if [[ -z "${p}" ]] || ! have "${p}"; then continue; fi
+    "${p}" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null || continue
+    printf '%s\n' "$(command -v "${p}")"
+    return 0
+  done
+  return 1
+}
+
 # True if something accepts TCP connections on host:port.
 port_open() {
   local host="$1" port="$2"
