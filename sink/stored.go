@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
+	"strings"
 	"time"
 
 	"github.com/textpulse/textpulse/processor"
@@ -57,9 +57,24 @@ func (c *ClickHouse) storedOffsets(ctx context.Context, topic string, partition 
 	return processor.Ranges(offsets), nil
 }
 
-// dedupWindowRE finds the insert deduplication window in a table's
-// engine_full.
-var dedupWindowRE = regexp.MustCompile(`(?:non_)?replicated_deduplication_window\s*=\s*(\d+)`) //nolint:gochecknoglobals // Compiled once; read-only.
+// dedupWindow returns the insert deduplication window that a table's
+// engine_full sets (non_replicated_ or replicated_deduplication_window), and
+// whether it sets one.
+func dedupWindow(engine string) (string, bool) {
+	const key = "replicated_deduplication_window"
+	const space = " \t\n"
+	i := strings.Index(engine, key)
+	if i < 0 {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(strings.TrimLeft(engine[i+len(key):], space), "=")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimLeft(rest, space)
+	n := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
+	return rest[:n], n > 0
+}
 
 // Guarantee says how often the connected server stores a consumed row and
 // why: exactly once where the main table deduplicates retried INSERTs by
@@ -83,9 +98,9 @@ func (c *ClickHouse) Guarantee(ctx context.Context) (exact bool, why string, err
 	case err != nil:
 		return false, "", fmt.Errorf("read the engine of %s.%s: %w", c.cfg.Database, table, err)
 	}
-	m := dedupWindowRE.FindStringSubmatch(engine)
-	if m == nil || m[1] == "0" {
+	window, ok := dedupWindow(engine)
+	if !ok || window == "0" {
 		return false, server + ", but the table keeps no insert deduplication window (created by an older version: recreate it, or ALTER TABLE ... MODIFY SETTING non_replicated_deduplication_window = 1000)", nil
 	}
-	return true, fmt.Sprintf("%s, dedup window %s; partitions taken over resume past the rows already stored", server, m[1]), nil
+	return true, fmt.Sprintf("%s, dedup window %s; partitions taken over resume past the rows already stored", server, window), nil
 }
