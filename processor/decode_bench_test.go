@@ -54,10 +54,10 @@ func BenchmarkBatchBuild(b *testing.B) {
 	b.SetBytes(int64(300 * len(recs)))
 	b.ResetTimer()
 	for range b.N {
-		l := &loop{dec: NewDecoder(p.dec)}
-		p.addAll(l, recs)
-		if l.acc.Len() != len(recs) {
-			b.Fatalf("batch has %d records", l.acc.Len())
+		l := &loop{dec: NewDecoder(p.dec), batch: newBatcher(p.cfg, &p.seq, nil)}
+		p.addAll(context.Background(), l, recs)
+		if l.batch.pending().Len() != len(recs) {
+			b.Fatalf("batch has %d records", l.batch.pending().Len())
 		}
 	}
 }

@@ -176,12 +176,10 @@ func (f *flight) finished() bool {
 
 // loop is the state of one Run.
 type loop struct {
-	cl      *kgo.Client
-	queue   []*flight
-	acc     *Batch
-	accDue  time.Time
-	dec     *Decoder
-	workCtx context.Context
+	cl    *kgo.Client
+	queue []*flight
+	batch *batcher
+	dec   *Decoder
 	// paused are the partitions this loop paused fetching of.
 	paused map[string][]int32
 }
@@ -195,7 +193,7 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 	// Batches in flight outlive ctx by up to DrainTimeout.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	l := &loop{cl: cl, dec: NewDecoder(p.dec), workCtx: workCtx}
+	l := &loop{cl: cl, dec: NewDecoder(p.dec), batch: newBatcher(p.cfg, &p.seq, nil)}
 	p.polling.Store(true)
 	defer p.polling.Store(false)
 	// Whatever path returns, nothing polled is held any more: let the
@@ -215,7 +213,7 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 		default:
 		}
 		if stopping := ctx.Err() != nil; stopping || rebalancing {
-			p.dispatch(l)
+			p.dispatch(workCtx, l)
 			err := p.drain(ctx, l, !stopping)
 			cl.AllowRebalance()
 			if err != nil || stopping {
@@ -229,39 +227,33 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 			continue
 		}
 		p.resume(l)
-		if err := p.poll(ctx, l); err != nil {
+		fetches, err := p.poll(ctx, l)
+		if err != nil {
 			p.abandon(l, false)
 			return err
 		}
-		if l.acc != nil && (l.acc.Len() >= p.cfg.MaxRecords || l.acc.held >= p.cfg.MaxBytes ||
-			!time.Now().Before(l.accDue)) {
-			p.dispatch(l)
+		p.addFetches(workCtx, l, fetches)
+		if l.batch.ready() {
+			p.dispatch(workCtx, l)
 		}
-		if len(l.queue) == 0 && l.acc == nil {
+		if len(l.queue) == 0 && l.batch.pending() == nil {
 			cl.AllowRebalance()
 		}
 	}
 }
 
-// poll fetches records into the accumulating batch, waiting at most until
+// poll fetches records for the accumulating batch, waiting at most until
 // the batch is due.
-func (p *Pipeline) poll(ctx context.Context, l *loop) error {
-	wait := p.cfg.MaxWait
-	if l.acc != nil {
-		wait = time.Until(l.accDue)
-	}
+func (p *Pipeline) poll(ctx context.Context, l *loop) (kgo.Fetches, error) {
+	wait := l.batch.wait()
 	if wait <= 0 {
-		return nil
+		return nil, nil
 	}
 	pollCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	room := p.cfg.MaxRecords
-	if l.acc != nil {
-		room -= l.acc.Len()
-	}
-	fetches := l.cl.PollRecords(pollCtx, room)
+	fetches := l.cl.PollRecords(pollCtx, l.batch.room())
 	if fetches.IsClientClosed() {
-		return fmt.Errorf("poll: %w", kgo.ErrClientClosed)
+		return nil, fmt.Errorf("poll: %w", kgo.ErrClientClosed)
 	}
 	fetches.EachError(func(topic string, partition int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -270,60 +262,37 @@ func (p *Pipeline) poll(ctx context.Context, l *loop) error {
 		p.m.fetchErrors.Inc()
 		p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 	})
-	if n := fetches.NumRecords(); n > 0 {
-		p.startBatch(l)
-		p.grow(l, n)
-	}
-	fetches.EachRecord(func(r *kgo.Record) {
-		p.add(l, r)
-	})
-	return nil
+	return fetches, nil
 }
 
-// grow makes room for n more records in the accumulating batch, at least
-// doubling its capacity (up to MaxRecords) so that a batch built from many
-// polls is copied a logarithmic number of times.
-func (p *Pipeline) grow(l *loop, n int) {
-	if l.acc == nil || n <= 0 {
-		return
+// addFetches adds the records of one poll to the accumulating batch; ctx is
+// the context of the work the batches outlive the run with.
+func (p *Pipeline) addFetches(ctx context.Context, l *loop, fetches kgo.Fetches) {
+	if n := fetches.NumRecords(); n > 0 {
+		l.batch.start()
+		l.batch.grow(n)
 	}
-	rs := l.acc.Records
-	need := len(rs) + min(n, p.cfg.MaxRecords-len(rs))
-	if need <= cap(rs) {
-		return
-	}
-	newCap := min(max(need, 2*cap(rs)), p.cfg.MaxRecords)
-	grown := make([]Record, len(rs), max(newCap, need))
-	copy(grown, rs)
-	l.acc.Records = grown
+	fetches.EachRecord(func(r *kgo.Record) {
+		p.add(ctx, l, r)
+	})
 }
 
 // addAll adds records as one poll would.
-func (p *Pipeline) addAll(l *loop, recs []*kgo.Record) {
+func (p *Pipeline) addAll(ctx context.Context, l *loop, recs []*kgo.Record) {
 	for i, r := range recs {
-		if i == 0 || l.acc == nil {
-			p.startBatch(l)
-			p.grow(l, len(recs)-i)
+		if i == 0 || l.batch.pending() == nil {
+			l.batch.start()
+			l.batch.grow(len(recs) - i)
 		}
-		p.add(l, r)
-	}
-}
-
-// startBatch starts the accumulating batch if there is none.
-func (p *Pipeline) startBatch(l *loop) {
-	if l.acc == nil {
-		p.seq++
-		l.acc = NewBatch(strconv.FormatUint(p.seq, 10))
-		l.accDue = time.Now().Add(p.cfg.MaxWait)
+		p.add(ctx, l, r)
 	}
 }
 
 // add decodes r into the accumulating batch, starting one if needed. A batch
 // whose values and expected stage results reach the byte limit is cut and
 // dispatched right away.
-func (p *Pipeline) add(l *loop, r *kgo.Record) {
-	p.startBatch(l)
-	b := l.acc
+func (p *Pipeline) add(ctx context.Context, l *loop, r *kgo.Record) {
+	b := l.batch.start()
 	b.cover(r.Topic, r.Partition, r.Offset, r.LeaderEpoch)
 	b.Bytes += len(r.Value)
 	b.held += len(r.Value) + p.resultBytes
@@ -334,7 +303,7 @@ func (p *Pipeline) add(l *loop, r *kgo.Record) {
 			if b.reads == nil {
 				b.reads = make(map[TopicPartition]*stored)
 			}
-			b.reads[tp] = p.takeover.at(l.workCtx, tp, r.Offset)
+			b.reads[tp] = p.takeover.at(ctx, tp, r.Offset)
 		}
 	}
 	b.Records = append(b.Records, Record{
@@ -353,19 +322,18 @@ func (p *Pipeline) add(l *loop, r *kgo.Record) {
 		})
 		p.log.Debug("event rejected", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "class", class, "err", err)
 	}
-	if b.held >= p.cfg.MaxBytes {
-		p.dispatch(l)
+	if l.batch.bytesReached() {
+		p.dispatch(ctx, l)
 	}
 }
 
-// dispatch starts processing the accumulating batch, if any.
-func (p *Pipeline) dispatch(l *loop) {
-	b := l.acc
+// dispatch starts processing the accumulating batch, if any, under ctx.
+func (p *Pipeline) dispatch(ctx context.Context, l *loop) {
+	b := l.batch.take()
 	if b == nil {
 		return
 	}
-	l.acc = nil
-	ctx, cancel := context.WithCancel(l.workCtx)
+	ctx, cancel := context.WithCancel(ctx)
 	f := &flight{b: b, cancel: cancel, done: make(chan struct{}), start: time.Now()}
 	l.queue = append(l.queue, f)
 	p.m.batchRecords.Observe(float64(b.Len()))

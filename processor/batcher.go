@@ -1,0 +1,99 @@
+package processor
+
+import (
+	"strconv"
+	"time"
+)
+
+// batcher owns the cut policy of the batch being accumulated: it starts a
+// batch, sizes it, and says when it is due (MaxRecords, MaxBytes, MaxWait
+// after its first record). It is used by one loop goroutine only.
+type batcher struct {
+	maxRecords int
+	maxBytes   int
+	maxWait    time.Duration
+	// now is the clock the age of a batch is read from.
+	now func() time.Time
+	// seq numbers batches; the batchers of one pipeline share it so that
+	// batch IDs stay unique across runs.
+	seq *uint64
+	acc *Batch
+	due time.Time
+}
+
+// newBatcher returns a batcher for cfg; a nil now reads real time.
+func newBatcher(cfg BatchConfig, seq *uint64, now func() time.Time) *batcher {
+	if now == nil {
+		now = time.Now
+	}
+	return &batcher{maxRecords: cfg.MaxRecords, maxBytes: cfg.MaxBytes, maxWait: cfg.MaxWait, now: now, seq: seq}
+}
+
+// pending returns the batch being accumulated, or nil.
+func (c *batcher) pending() *Batch { return c.acc }
+
+// start starts a batch if there is none and returns the pending batch.
+func (c *batcher) start() *Batch {
+	if c.acc == nil {
+		*c.seq++
+		c.acc = NewBatch(strconv.FormatUint(*c.seq, 10))
+		c.due = c.now().Add(c.maxWait)
+	}
+	return c.acc
+}
+
+// take returns the pending batch, or nil, and forgets it.
+func (c *batcher) take() *Batch {
+	b := c.acc
+	c.acc = nil
+	return b
+}
+
+// room is how many records the pending batch may still take.
+func (c *batcher) room() int {
+	if c.acc == nil {
+		return c.maxRecords
+	}
+	return c.maxRecords - c.acc.Len()
+}
+
+// wait is how long a poll may wait: MaxWait without a pending batch, else
+// until the pending batch is due (zero or less when it is).
+func (c *batcher) wait() time.Duration {
+	if c.acc == nil {
+		return c.maxWait
+	}
+	return c.due.Sub(c.now())
+}
+
+// bytesReached reports whether the pending batch holds MaxBytes or more.
+func (c *batcher) bytesReached() bool {
+	return c.acc != nil && c.acc.held >= c.maxBytes
+}
+
+// ready reports whether the pending batch is to be cut: it holds MaxRecords
+// records or MaxBytes bytes, or its MaxWait has passed.
+func (c *batcher) ready() bool {
+	if c.acc == nil {
+		return false
+	}
+	return c.acc.Len() >= c.maxRecords || c.acc.held >= c.maxBytes || !c.now().Before(c.due)
+}
+
+// grow makes room for n more records in the pending batch, at least
+// doubling its capacity (up to MaxRecords) so that a batch built from many
+// polls is copied a logarithmic number of times.
+func (c *batcher) grow(n int) {
+	if c.acc == nil || n <= 0 {
+		return
+	}
+	rs := c.acc.Records
+	need := len(rs) + min(n, c.maxRecords-len(rs))
+	if need <= cap(rs) {
+		return
+	}
+	newCap := min(max(need, 2*cap(rs)), c.maxRecords)
+	grown := make([]Record, len(rs), max(newCap, need))
+	copy(grown, rs)
+	c.acc.Records = grown
+}
