@@ -73,7 +73,7 @@ compat: services compat-tools
 # corpora (and any crashers kept under testdata/fuzz). New inputs are
 # minimised for at most a second, so that the time goes to fuzzing.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./processor:FuzzDecode ./processor:FuzzParseDeadLetterHeaders ./cmd/consumer:FuzzDLQFilterFlags ./internal/modeleval:FuzzRead
+FUZZ_TARGETS := ./processor:FuzzDecode ./processor/deadletter:FuzzParseDeadLetterHeaders ./cmd/consumer:FuzzDLQFilterFlags ./internal/modeleval:FuzzRead
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

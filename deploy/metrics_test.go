@@ -26,6 +26,7 @@ import (
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 	"github.com/textpulse/textpulse/processor/llm"
 	"github.com/textpulse/textpulse/sink"
 )
@@ -190,7 +191,7 @@ func consumerMetrics(t *testing.T, srv testenv.ClickHouseServer) consumerFamilie
 	t.Cleanup(dlqClient.Close)
 	deps := processor.Deps{Logger: log, Registerer: rec, Writer: snk,
 		Stages:      []processor.Stage{emb, sen},
-		DeadLetters: processor.NewKafkaDeadLetters(dlqClient, "dlq", log, rec)}
+		DeadLetters: deadletter.NewProducer(dlqClient, "dlq", log, rec)}
 	p, err := processor.New(processor.DefaultBatchConfig(), processor.DefaultDecodeConfig(), deps)
 	if err != nil {
 		t.Fatalf("pipeline: %v", err)

@@ -27,9 +27,6 @@ var (
 	// ErrPipelineStopped is returned by Run when the pipeline was stopped by
 	// a failure that it cannot recover from without losing records.
 	ErrPipelineStopped = errors.New("pipeline stopped")
-	// ErrBadHeader means a textpulse.* header of a dead letter has a value
-	// that cannot be parsed.
-	ErrBadHeader = errors.New("bad dead-letter header")
 )
 
 // DecodeError says why a record could not be decoded into an Event.

@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/textpulse/textpulse/internal/openaisim"
-	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 )
 
 // malformedValues are the malformed events produced, in turn.
@@ -522,7 +522,7 @@ func (h *harness) readDLQ(ctx context.Context) (*dlqInfo, error) {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			out.records++
-			info, err := processor.ParseDeadLetterHeaders(r.Headers)
+			info, err := deadletter.ParseDeadLetterHeaders(r.Headers)
 			if err != nil || info.Topic != h.topic {
 				out.classes["(bad headers)"]++
 				return

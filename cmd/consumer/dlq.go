@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 )
 
 // replayChunk is how many dead letters one synchronous produce sends.
@@ -89,7 +89,7 @@ func parseTimeFlag(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-func (f *dlqFilter) match(r *kgo.Record, info *processor.DeadLetterInfo) bool {
+func (f *dlqFilter) match(r *kgo.Record, info *deadletter.DeadLetterInfo) bool {
 	switch {
 	case !f.dlqOffsets.contains(r.Offset):
 		return false
@@ -232,7 +232,7 @@ const replayMaxBytes = 64 << 20
 // dlqLetter is one dead letter read from the topic.
 type dlqLetter struct {
 	rec  *kgo.Record
-	info processor.DeadLetterInfo
+	info deadletter.DeadLetterInfo
 	err  error
 }
 
@@ -305,7 +305,7 @@ func scanDLQ(ctx context.Context, connOpts []kgo.Opt, topic string, total func(i
 			if r.Offset+1 >= end {
 				delete(left, r.Partition)
 			}
-			info, perr := processor.ParseDeadLetterHeaders(r.Headers)
+			info, perr := deadletter.ParseDeadLetterHeaders(r.Headers)
 			if !fn(dlqLetter{rec: r, info: info, err: perr}) {
 				stop = true
 			}
@@ -567,7 +567,7 @@ func replayDLQ(ctx context.Context, connOpts, prodOpts []kgo.Opt, o dlqOptions, 
 		case target == "":
 			target = l.info.Topic
 		}
-		pending = append(pending, processor.ReplayRecord(target, l.rec, l.info.Attempts))
+		pending = append(pending, deadletter.ReplayRecord(target, l.rec, l.info.Attempts))
 		pendingFrom = append(pendingFrom, l.rec)
 		if len(pending) >= replayChunk && !flush() {
 			return false

@@ -19,6 +19,7 @@ import (
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 )
 
 // switchHandler serves whichever handler was stored last.
@@ -51,11 +52,11 @@ func dlqRun(t *testing.T, s *scenario, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func readDLQ(t *testing.T, s *scenario) []processor.DeadLetterInfo {
+func readDLQ(t *testing.T, s *scenario) []deadletter.DeadLetterInfo {
 	t.Helper()
-	var out []processor.DeadLetterInfo
+	var out []deadletter.DeadLetterInfo
 	for _, r := range s.kafka.ReadAll(t, s.dlq) {
-		info, err := processor.ParseDeadLetterHeaders(r.Headers)
+		info, err := deadletter.ParseDeadLetterHeaders(r.Headers)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +173,7 @@ func testDeadLetterReplay(t *testing.T, srv testenv.ClickHouseServer) {
 	recs := s.kafka.ReadAll(t, s.dlq)
 	attempts := map[string][]int{}
 	for _, r := range recs {
-		info, err := processor.ParseDeadLetterHeaders(r.Headers)
+		info, err := deadletter.ParseDeadLetterHeaders(r.Headers)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +244,7 @@ func testDeadLetterReplayReportsFailures(t *testing.T, srv testenv.ClickHouseSer
 		_, _ = rng.Read(noise)
 		src := &kgo.Record{Topic: s.topic, Partition: 0, Offset: int64(i), Key: fmt.Appendf(nil, "key-%d", i),
 			Value: append(fmt.Appendf(nil, "%04d", i), noise...)}
-		recs[i] = processor.DeadLetterRecord(s.dlq, &processor.DeadLetter{Record: src, Stage: "decode",
+		recs[i] = deadletter.DeadLetterRecord(s.dlq, &processor.DeadLetter{Record: src, Stage: "decode",
 			Class: processor.ClassInvalidJSON, Reason: "bad", Attempts: 1, Time: time.Now()})
 		recs[i].Partition = 0
 	}

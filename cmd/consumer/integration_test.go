@@ -22,6 +22,7 @@ import (
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 )
 
 // binPath is the consumer binary built once for tests that run it as a
@@ -450,7 +451,7 @@ func testIngestValidAndMalformed(t *testing.T, srv testenv.ClickHouseServer) {
 			for _, h := range r.Headers {
 				hdr[h.Key] = string(h.Value)
 			}
-			dls = append(dls, fmt.Sprintf("%s/%s/%s/%s", hdr[processor.HeaderPartition], hdr[processor.HeaderOffset], hdr[processor.HeaderErrorClass], r.Value))
+			dls = append(dls, fmt.Sprintf("%s/%s/%s/%s", hdr[deadletter.HeaderPartition], hdr[deadletter.HeaderOffset], hdr[deadletter.HeaderErrorClass], r.Value))
 		}
 		return len(recs) >= malformed, fmt.Sprintf("%d of %d dead letters", len(recs), malformed)
 	})

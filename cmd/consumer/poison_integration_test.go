@@ -14,7 +14,7 @@ import (
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/internal/testenv"
-	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 )
 
 // poisonStall bounds how long the valid events produced after a poison
@@ -112,7 +112,7 @@ func testPoisonCorpusThroughPipeline(t *testing.T, srv testenv.ClickHouseServer)
 	}
 	byOffset := map[int64]*kgo.Record{}
 	for _, r := range dlqs {
-		info, err := processor.ParseDeadLetterHeaders(r.Headers)
+		info, err := deadletter.ParseDeadLetterHeaders(r.Headers)
 		if err != nil || info.Topic != s.topic {
 			t.Fatalf("dead letter headers %+v: %v", info, err)
 		}
@@ -140,7 +140,7 @@ func testPoisonCorpusThroughPipeline(t *testing.T, srv testenv.ClickHouseServer)
 			if !isDL {
 				t.Fatalf("no dead letter at offset %d", offsets[i])
 			}
-			info, _ := processor.ParseDeadLetterHeaders(r.Headers)
+			info, _ := deadletter.ParseDeadLetterHeaders(r.Headers)
 			if info.Stage != pc.Stage || info.Class != pc.Class || !strings.Contains(info.Error, pc.Error) || info.Attempts != 1 {
 				t.Fatalf("dead letter %+v, want stage %s class %s error containing %q", info, pc.Stage, pc.Class, pc.Error)
 			}

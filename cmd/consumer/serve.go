@@ -27,6 +27,7 @@ import (
 
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/deadletter"
 	"github.com/textpulse/textpulse/sink"
 )
 
@@ -138,7 +139,7 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 				log.Info("dead-letter topic created", "topic", cfg.Kafka.DeadLetterTopic)
 			}
 		}
-		deps.DeadLetters = processor.NewKafkaDeadLetters(dlqClient, cfg.Kafka.DeadLetterTopic, log, reg)
+		deps.DeadLetters = deadletter.NewProducer(dlqClient, cfg.Kafka.DeadLetterTopic, log, reg)
 	}
 	p, err := processor.New(cfg.Batch, cfg.Decode, deps)
 	if err != nil {

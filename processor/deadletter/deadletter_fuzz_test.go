@@ -1,4 +1,4 @@
-package processor
+package deadletter
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/textpulse/textpulse/processor"
 )
 
 // FuzzParseDeadLetterHeaders checks that no header values panic the parser,
@@ -55,7 +57,7 @@ func FuzzParseDeadLetterHeaders(f *testing.F) {
 		if n != 1 {
 			t.Fatalf("%d attempts headers", n)
 		}
-		again, err := ParseDeadLetterHeaders(DeadLetterRecord("dlq", &DeadLetter{Record: r, Stage: "decode", Attempts: 1}).Headers)
+		again, err := ParseDeadLetterHeaders(DeadLetterRecord("dlq", &processor.DeadLetter{Record: r, Stage: "decode", Attempts: 1}).Headers)
 		if err != nil || again.Attempts != addAttempts(info.Attempts, 1) {
 			t.Fatalf("dead-lettered again: attempts %d (%v), want %d", again.Attempts, err, addAttempts(info.Attempts, 1))
 		}

@@ -1,4 +1,7 @@
-package processor
+// Package deadletter stores and reads back dead letters: the textpulse.* header
+// format, a Kafka producer for processor.DeadLetterSink, and the codec that
+// replays a dead letter to its source topic.
+package deadletter
 
 import (
 	"context"
@@ -14,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/textpulse/textpulse/processor"
 )
 
 // Dead-letter header keys. Replay tools read them back.
@@ -45,10 +50,10 @@ const (
 // maxReasonBytes caps the error message carried in a header.
 const maxReasonBytes = 1024
 
-// KafkaDeadLetters produces dead letters to a Kafka topic: the original key,
+// Producer produces dead letters to a Kafka topic: the original key,
 // value and headers, plus textpulse.* headers that say where the record came
 // from and why it was rejected.
-type KafkaDeadLetters struct {
+type Producer struct {
 	cl        *kgo.Client
 	topic     string
 	log       *slog.Logger
@@ -57,10 +62,10 @@ type KafkaDeadLetters struct {
 	truncated prometheus.Counter
 }
 
-// NewKafkaDeadLetters returns a sink producing to topic through cl.
-func NewKafkaDeadLetters(cl *kgo.Client, topic string, log *slog.Logger, reg prometheus.Registerer) *KafkaDeadLetters {
+// NewProducer returns a sink producing to topic through cl.
+func NewProducer(cl *kgo.Client, topic string, log *slog.Logger, reg prometheus.Registerer) *Producer {
 	f := promauto.With(reg)
-	return &KafkaDeadLetters{
+	return &Producer{
 		cl:    cl,
 		topic: topic,
 		log:   log,
@@ -85,7 +90,7 @@ func NewKafkaDeadLetters(cl *kgo.Client, topic string, log *slog.Logger, reg pro
 // produced again with its value cut to 64 KiB (and its key to 4 KiB) and a
 // textpulse.value_bytes header with the original size, instead of blocking
 // its partition forever; the original stays in the source topic.
-func (k *KafkaDeadLetters) Send(ctx context.Context, dls []DeadLetter) error {
+func (k *Producer) Send(ctx context.Context, dls []processor.DeadLetter) error {
 	pending := make([]*kgo.Record, 0, len(dls))
 	for i := range dls {
 		pending = append(pending, DeadLetterRecord(k.topic, &dls[i]))
@@ -130,7 +135,7 @@ func (k *KafkaDeadLetters) Send(ctx context.Context, dls []DeadLetter) error {
 // source record carries a textpulse.attempts header (a replayed dead letter),
 // the attempts of dl are added to it, so that a record failing again after a
 // replay says how often it was tried in all.
-func DeadLetterRecord(topic string, dl *DeadLetter) *kgo.Record {
+func DeadLetterRecord(topic string, dl *processor.DeadLetter) *kgo.Record {
 	src := dl.Record
 	reason := clipReason(dl.Reason)
 	r := &kgo.Record{Topic: topic}
@@ -254,7 +259,7 @@ type DeadLetterInfo struct {
 	HasSource bool
 	// Stage, Class and Error say where and why it was rejected.
 	Stage string
-	Class ErrorClass
+	Class processor.ErrorClass
 	Error string
 	// Attempts is how often the failing step was tried, over every
 	// delivery of the record.
@@ -306,7 +311,7 @@ func ParseDeadLetterHeaders(hdrs []kgo.RecordHeader) (DeadLetterInfo, error) {
 		case HeaderStage:
 			info.Stage = string(h.Value)
 		case HeaderErrorClass:
-			info.Class = ErrorClass(h.Value)
+			info.Class = processor.ErrorClass(h.Value)
 		case HeaderError:
 			info.Error = string(h.Value)
 		case HeaderValueBytes:
