@@ -43,36 +43,6 @@ type Statement struct {
 	SQL string
 }
 
-// InsertColumns returns the columns the sink inserts into the main table, in
-// order. ingested_at (filled in by the server) and the emotion alias are not
-// among them. Each call returns a new slice.
-func InsertColumns() []string {
-	return []string{
-		"kafka_topic",
-		"kafka_partition",
-		"kafka_offset",
-		"kafka_timestamp",
-		"event_id",
-		"text",
-		"source",
-		"author",
-		"lang",
-		"created_at",
-		"metadata",
-		"embedding",
-		"embedding_model",
-		"sentiment_label",
-		"sentiment_score",
-		"sentiment_model",
-		"emotion_label",
-		"emotion_labels",
-		"emotion_scores",
-		"emotion_model",
-		"status",
-		"failed_stages",
-	}
-}
-
 // InsertSettings returns the query settings for an INSERT of one batch into
 // the main table, so that retrying the batch with the same token adds
 // nothing to the main table or the per-minute rollup. token identifies the
@@ -165,10 +135,8 @@ func FeatureStatements(o Options) ([]Statement, error) {
 // MetadataColumnType returns the server type of the metadata column for the
 // options: String or JSON.
 func MetadataColumnType(o Options) string {
-	if o.WithDefaults().MetadataType == MetadataJSON {
-		return "JSON"
-	}
-	return "String"
+	c, _ := ColumnNamed("metadata")
+	return c.forOptions(o).Legacy
 }
 
 // VectorIndexType returns the type of the vector index for the options as
@@ -267,7 +235,39 @@ func renderFile(o Options, path string) (string, error) {
 		return "", err
 	}
 	modern := o.Dialect == DialectModern
-	funcs := template.FuncMap{
+	funcs := templateFuncs(o)
+	t, err := template.New(path).Funcs(funcs).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	err = t.Execute(&buf, templateData{
+		Database:        o.Database,
+		Table:           o.Table,
+		MigrationsTable: MigrationsTable,
+		Modern:          modern,
+		TTLDays:         o.TTLDays,
+		DedupWindow:     o.DedupWindow,
+		Cluster:         o.Cluster,
+		Local:           localSuffix(o),
+		MetadataJSON:    o.MetadataType == MetadataJSON,
+		VectorIndex:     o.VectorIndex,
+		VectorDistance:  o.VectorDistance,
+		EmbeddingDims:   o.EmbeddingDims,
+	})
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(buf.String()), nil
+}
+
+// templateFuncs returns the functions the DDL templates call, for validated
+// options with the defaults applied.
+func templateFuncs(o Options) template.FuncMap {
+	modern := o.Dialect == DialectModern
+	return template.FuncMap{
+		// columns renders the insert columns of the main table.
+		"columns": func() string { return renderColumns(o) },
 		// lc is the type of a low-cardinality string column.
 		"lc": func() string {
 			if modern {
@@ -332,29 +332,6 @@ func renderFile(o Options, path string) (string, error) {
 			return "INDEX " + VectorIndexName + " embedding TYPE " + VectorIndexType(o) + " GRANULARITY 100000000"
 		},
 	}
-	t, err := template.New(path).Funcs(funcs).Option("missingkey=error").Parse(string(src))
-	if err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	err = t.Execute(&buf, templateData{
-		Database:        o.Database,
-		Table:           o.Table,
-		MigrationsTable: MigrationsTable,
-		Modern:          modern,
-		TTLDays:         o.TTLDays,
-		DedupWindow:     o.DedupWindow,
-		Cluster:         o.Cluster,
-		Local:           localSuffix(o),
-		MetadataJSON:    o.MetadataType == MetadataJSON,
-		VectorIndex:     o.VectorIndex,
-		VectorDistance:  o.VectorDistance,
-		EmbeddingDims:   o.EmbeddingDims,
-	})
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(buf.String()), nil
 }
 
 // localSuffix returns LocalSuffix in cluster mode and "" otherwise.

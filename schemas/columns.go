@@ -1,0 +1,195 @@
+package schemas
+
+import (
+	"strings"
+	"time"
+
+	"github.com/textpulse/textpulse/processor"
+)
+
+// Column is one insert column of the main table: its ClickHouse definition
+// per dialect, the stage that fills it and how its values come from records.
+type Column struct {
+	// Name is the column name.
+	Name string
+	// Legacy and Modern are the column types on DialectLegacy and
+	// DialectModern.
+	Legacy, Modern string
+	// Comment and Codec are rendered on DialectModern only; Codec may be
+	// empty.
+	Comment, Codec string
+	// JSON, when set, replaces the definition for MetadataJSON.
+	JSON *Column
+	// Stage names the enrichment stage that fills the column; "" for the
+	// columns of the input record.
+	Stage string
+	// Values returns the column of rs in the Go type that clickhouse-go
+	// appends without conversion.
+	Values func(o Options, rs []processor.Record) any
+}
+
+// Type returns the column type for the options.
+func (c Column) Type(o Options) string {
+	c = c.forOptions(o)
+	if o.Dialect == DialectModern {
+		return c.Modern
+	}
+	return c.Legacy
+}
+
+// forOptions returns the definition that applies to the options.
+func (c Column) forOptions(o Options) Column {
+	if c.JSON != nil && o.WithDefaults().MetadataType == MetadataJSON {
+		return *c.JSON
+	}
+	return c
+}
+
+// define renders the column as it appears in CREATE TABLE.
+func (c Column) define(o Options) string {
+	c = c.forOptions(o)
+	if o.Dialect != DialectModern {
+		return c.Name + " " + c.Legacy
+	}
+	s := c.Name + " " + c.Modern + " COMMENT " + quoteString(c.Comment)
+	if c.Codec != "" {
+		s += " CODEC(" + c.Codec + ")"
+	}
+	return s
+}
+
+// of builds Column.Values from the value of one record.
+func of[T any](f func(r *processor.Record) T) func(Options, []processor.Record) any {
+	return func(_ Options, rs []processor.Record) any {
+		out := make([]T, len(rs))
+		for i := range rs {
+			out[i] = f(&rs[i])
+		}
+		return out
+	}
+}
+
+// Type names of the two dialects.
+const (
+	lcLegacy = "String"
+	lcModern = "LowCardinality(String)"
+	dtLegacy = "DateTime"
+	dtModern = "DateTime64(3)"
+)
+
+// Columns returns the insert columns of the main table in insert order:
+// the one declaration of the row that the DDL, InsertColumns and the sink
+// follow. ingested_at (filled in by the server) and the emotion alias are
+// not among them. Adding an enrichment column is one entry here and a
+// migration that adds it to existing tables. Each call returns a new slice.
+func Columns() []Column {
+	return []Column{
+		{Name: "kafka_topic", Legacy: "String", Modern: "String", Comment: "Kafka topic the record was consumed from.",
+			Values: of(func(r *processor.Record) string { return r.Topic })},
+		{Name: "kafka_partition", Legacy: "UInt32", Modern: "UInt32", Comment: "Kafka partition of the record.",
+			Values: of(func(r *processor.Record) uint32 { return uint32(r.Partition) })}, //nolint:gosec // Kafka partitions are non-negative.
+		{Name: "kafka_offset", Legacy: "UInt64", Modern: "UInt64", Comment: "Kafka offset of the record.", Codec: "Delta, ZSTD(1)",
+			Values: of(func(r *processor.Record) uint64 { return uint64(r.Offset) })}, //nolint:gosec // Kafka offsets are non-negative.
+		{Name: "kafka_timestamp", Legacy: dtLegacy, Modern: dtModern, Comment: "Kafka record timestamp.", Codec: "DoubleDelta, ZSTD(1)",
+			Values: of(func(r *processor.Record) time.Time { return r.Timestamp })},
+		{Name: "event_id", Legacy: "String", Modern: "String", Comment: "Event id from the producer, may be empty.", Codec: "ZSTD(1)",
+			Values: of(func(r *processor.Record) string { return r.ID })},
+		{Name: "text", Legacy: "String", Modern: "String", Comment: "Event text as received.", Codec: "ZSTD(3)",
+			Values: of(func(r *processor.Record) string { return r.Text })},
+		{Name: "source", Legacy: lcLegacy, Modern: lcModern, Comment: "Producer-defined source of the event.",
+			Values: of(func(r *processor.Record) string { return r.Source })},
+		{Name: "author", Legacy: "String", Modern: "String", Comment: "Author of the text, may be empty.", Codec: "ZSTD(1)",
+			Values: of(func(r *processor.Record) string { return r.Author })},
+		{Name: "lang", Legacy: lcLegacy, Modern: lcModern, Comment: "Language code of the text, may be empty.",
+			Values: of(func(r *processor.Record) string { return r.Lang })},
+		{Name: "created_at", Legacy: dtLegacy, Modern: dtModern, Codec: "DoubleDelta, ZSTD(1)",
+			Comment: "When the text was created, or the Kafka timestamp when the event has none.",
+			Values:  of(func(r *processor.Record) time.Time { return r.CreatedAt })},
+		metadataColumn(),
+		{Name: "embedding", Legacy: "Array(Float32)", Modern: "Array(Float32)", Stage: "embedding",
+			Comment: "L2-normalised text embedding, empty when not computed.",
+			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.Embedding) })},
+		{Name: "embedding_model", Legacy: lcLegacy, Modern: lcModern, Stage: "embedding", Comment: "Model that computed the embedding.",
+			Values: of(func(r *processor.Record) string { return r.EmbeddingModel })},
+		{Name: "sentiment_label", Legacy: lcLegacy, Modern: lcModern, Stage: "sentiment", Comment: "Sentiment label, empty when absent.",
+			Values: of(func(r *processor.Record) string { return r.SentimentLabel })},
+		{Name: "sentiment_score", Legacy: "Float32", Modern: "Float32", Stage: "sentiment", Comment: "Score of sentiment_label, 0 when absent.",
+			Values: of(func(r *processor.Record) float32 { return r.SentimentScore })},
+		{Name: "sentiment_model", Legacy: lcLegacy, Modern: lcModern, Stage: "sentiment", Comment: "Model that computed the sentiment.",
+			Values: of(func(r *processor.Record) string { return r.SentimentModel })},
+		{Name: "emotion_label", Legacy: lcLegacy, Modern: lcModern, Stage: "emotion", Comment: "Emotion with the highest score, empty when absent.",
+			Values: of(func(r *processor.Record) string { return r.EmotionLabel })},
+		{Name: "emotion_labels", Legacy: "Array(" + lcLegacy + ")", Modern: "Array(" + lcModern + ")", Stage: "emotion",
+			Comment: "Emotion labels, parallel to emotion_scores.",
+			Values:  of(func(r *processor.Record) []string { return nonNil(r.EmotionLabels) })},
+		{Name: "emotion_scores", Legacy: "Array(Float32)", Modern: "Array(Float32)", Stage: "emotion",
+			Comment: "Emotion scores, parallel to emotion_labels.",
+			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.EmotionScores) })},
+		{Name: "emotion_model", Legacy: lcLegacy, Modern: lcModern, Stage: "emotion", Comment: "Model that computed the emotions.",
+			Values: of(func(r *processor.Record) string { return r.EmotionModel })},
+		{Name: "status", Legacy: lcLegacy, Modern: lcModern, Comment: "ok when every enabled stage produced a result, partial otherwise.",
+			Values: of(func(r *processor.Record) string { return r.Status() })},
+		{Name: "failed_stages", Legacy: "Array(String)", Modern: "Array(String)", Comment: "Stages whose failure left their columns empty.",
+			Values: of(func(r *processor.Record) []string { return nonNil(r.FailedStages) })},
+	}
+}
+
+// metadataColumn is the metadata column: String, or JSON (which refuses the
+// empty string, so absent metadata is written as "{}").
+func metadataColumn() Column {
+	return Column{
+		Name: "metadata", Legacy: "String", Modern: "String", Codec: "ZSTD(3)",
+		Comment: "Raw JSON text of the event metadata object, empty when absent.",
+		JSON: &Column{Name: "metadata", Legacy: "JSON", Modern: "JSON", Codec: "ZSTD(3)",
+			Comment: "Event metadata object, {} when absent; paths read as metadata.a.b."},
+		Values: func(o Options, rs []processor.Record) any {
+			json := o.WithDefaults().MetadataType == MetadataJSON
+			out := make([]string, len(rs))
+			for i := range rs {
+				out[i] = rs[i].Metadata
+				if json && out[i] == "" {
+					out[i] = "{}"
+				}
+			}
+			return out
+		},
+	}
+}
+
+// ColumnNamed returns the insert column of that name, and whether there is one.
+func ColumnNamed(name string) (Column, bool) {
+	for _, c := range Columns() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// InsertColumns returns the names of Columns, in order. Each call returns a
+// new slice.
+func InsertColumns() []string {
+	cols := Columns()
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// renderColumns renders the column list of CREATE TABLE for Columns: each
+// definition on its own indented line, followed by a comma.
+func renderColumns(o Options) string {
+	var b strings.Builder
+	for _, c := range Columns() {
+		b.WriteString("\n    " + c.define(o) + ",")
+	}
+	return b.String()
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
