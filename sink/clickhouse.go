@@ -149,7 +149,7 @@ type ClickHouse struct {
 	cfg     Config
 	version schemas.Version
 	dialect schemas.Dialect
-	columns []string
+	columns []schemas.Column
 	insert  string
 	log     *slog.Logger
 	m       *metrics
@@ -201,12 +201,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 		return nil, err
 	}
 	c.m = newMetrics(reg)
-	c.columns = schemas.InsertColumns()
+	c.columns = schemas.Columns()
 	c.insert = insertSQL(cfg.Database, c.Options().InsertTable(), c.columns)
-	if err := checkColumns(c.columns); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
 	return c, nil
 }
 
@@ -361,15 +357,10 @@ func (c *ClickHouse) insertOnce(ctx context.Context, b *processor.Batch) error {
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	cols := buildColumns(b.Records)
-	if c.Options().MetadataType == schemas.MetadataJSON {
-		cols.emptyMetadataAsObject()
-	}
-	for i, name := range c.columns {
-		if err := batch.Column(i).Append(cols.get(name)); err != nil {
-			_ = batch.Abort()
-			return &appendError{column: name, err: err}
-		}
+	add := func(i int, v any) error { return batch.Column(i).Append(v) }
+	if err := appendColumns(add, c.Options(), c.columns, b.Records); err != nil {
+		_ = batch.Abort()
+		return err
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("send insert: %w", err)

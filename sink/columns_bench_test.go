@@ -8,19 +8,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/schemas"
 )
-
-// legacyTypes are the 18.16 column types of the insert columns.
-func legacyTypes() map[string]string {
-	return map[string]string{
-		"kafka_topic": "String", "kafka_partition": "UInt32", "kafka_offset": "UInt64", "kafka_timestamp": "DateTime",
-		"event_id": "String", "text": "String", "source": "String", "author": "String", "lang": "String",
-		"created_at": "DateTime", "metadata": "String", "embedding": "Array(Float32)", "embedding_model": "String",
-		"sentiment_label": "String", "sentiment_score": "Float32", "sentiment_model": "String",
-		"emotion_label": "String", "emotion_labels": "Array(String)", "emotion_scores": "Array(Float32)",
-		"emotion_model": "String", "status": "String", "failed_stages": "Array(String)",
-	}
-}
 
 func benchRecords(n int) []processor.Record {
 	rs := make([]processor.Record, n)
@@ -40,26 +29,27 @@ func benchRecords(n int) []processor.Record {
 func BenchmarkColumnAppend(b *testing.B) {
 	const n = 10000
 	rs := benchRecords(n)
-	types := legacyTypes()
-	names := make([]string, 0, len(types))
-	for name := range types {
-		names = append(names, name)
-	}
+	cols := schemas.Columns()
+	o := schemas.Options{Dialect: schemas.DialectLegacy}
 	b.ReportAllocs()
 	b.SetBytes(n * 300)
 	b.ResetTimer()
 	for range b.N {
-		cols := buildColumns(rs)
-		for _, name := range names {
-			c, err := column.Type(types[name]).Column(name, &column.ServerContext{Timezone: time.UTC})
+		cc := make([]column.Interface, len(cols))
+		for i, col := range cols {
+			c, err := column.Type(col.Type(o)).Column(col.Name, &column.ServerContext{Timezone: time.UTC})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := c.Append(cols.get(name)); err != nil {
-				b.Fatal(err)
-			}
+			cc[i] = c
+		}
+		add := func(i int, v any) error { _, err := cc[i].Append(v); return err }
+		if err := appendColumns(add, o, cols, rs); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range cc {
 			if c.Rows() != n {
-				b.Fatalf("%s has %d rows", name, c.Rows())
+				b.Fatalf("%s has %d rows", c.Name(), c.Rows())
 			}
 		}
 	}

@@ -7,10 +7,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
-// ErrUnknownColumn means the schema names an insert column the sink cannot
-// fill: the binary and the schema package disagree.
-var ErrUnknownColumn = errors.New("unknown insert column")
-
 // ErrAuthentication means the server refused the credentials: an unknown
 // user, a wrong or missing password, or a user not allowed from this
 // address. Retrying with the same configuration cannot succeed.
