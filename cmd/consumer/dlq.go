@@ -89,7 +89,7 @@ func parseTimeFlag(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-func (f *dlqFilter) match(r *kgo.Record, info *deadletter.DeadLetterInfo) bool {
+func (f *dlqFilter) match(r *kgo.Record, info *deadletter.Info) bool {
 	switch {
 	case !f.dlqOffsets.contains(r.Offset):
 		return false
@@ -232,7 +232,7 @@ const replayMaxBytes = 64 << 20
 // dlqLetter is one dead letter read from the topic.
 type dlqLetter struct {
 	rec  *kgo.Record
-	info deadletter.DeadLetterInfo
+	info deadletter.Info
 	err  error
 }
 

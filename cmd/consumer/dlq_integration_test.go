@@ -52,9 +52,9 @@ func dlqRun(t *testing.T, s *scenario, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func readDLQ(t *testing.T, s *scenario) []deadletter.DeadLetterInfo {
+func readDLQ(t *testing.T, s *scenario) []deadletter.Info {
 	t.Helper()
-	var out []deadletter.DeadLetterInfo
+	var out []deadletter.Info
 	for _, r := range s.kafka.ReadAll(t, s.dlq) {
 		info, err := deadletter.ParseDeadLetterHeaders(r.Headers)
 		if err != nil {
@@ -244,7 +244,7 @@ func testDeadLetterReplayReportsFailures(t *testing.T, srv testenv.ClickHouseSer
 		_, _ = rng.Read(noise)
 		src := &kgo.Record{Topic: s.topic, Partition: 0, Offset: int64(i), Key: fmt.Appendf(nil, "key-%d", i),
 			Value: append(fmt.Appendf(nil, "%04d", i), noise...)}
-		recs[i] = deadletter.DeadLetterRecord(s.dlq, &processor.DeadLetter{Record: src, Stage: "decode",
+		recs[i] = deadletter.Record(s.dlq, &processor.DeadLetter{Record: src, Stage: "decode",
 			Class: processor.ClassInvalidJSON, Reason: "bad", Attempts: 1, Time: time.Now()})
 		recs[i].Partition = 0
 	}

@@ -93,7 +93,7 @@ func NewProducer(cl *kgo.Client, topic string, log *slog.Logger, reg prometheus.
 func (k *Producer) Send(ctx context.Context, dls []processor.DeadLetter) error {
 	pending := make([]*kgo.Record, 0, len(dls))
 	for i := range dls {
-		pending = append(pending, DeadLetterRecord(k.topic, &dls[i]))
+		pending = append(pending, Record(k.topic, &dls[i]))
 	}
 	bo := backoff.NewExponentialBackOff()
 	bo.MaxInterval = 10 * time.Second
@@ -131,11 +131,11 @@ func (k *Producer) Send(ctx context.Context, dls []processor.DeadLetter) error {
 	return nil
 }
 
-// DeadLetterRecord builds the record that carries dl to topic. When the
+// Record builds the record that carries dl to topic. When the
 // source record carries a textpulse.attempts header (a replayed dead letter),
 // the attempts of dl are added to it, so that a record failing again after a
 // replay says how often it was tried in all.
-func DeadLetterRecord(topic string, dl *processor.DeadLetter) *kgo.Record {
+func Record(topic string, dl *processor.DeadLetter) *kgo.Record {
 	src := dl.Record
 	reason := clipReason(dl.Reason)
 	r := &kgo.Record{Topic: topic}
@@ -244,10 +244,10 @@ func addAttempts(a, b int) int {
 	return min(a+max(b, 0), maxAttempts)
 }
 
-// DeadLetterInfo is what the textpulse.* headers of a dead letter say about
+// Info is what the textpulse.* headers of a dead letter say about
 // it. Absent headers leave their fields zero; HasSource says whether the
 // source coordinates were present.
-type DeadLetterInfo struct {
+type Info struct {
 	// Topic, Partition, Offset and Timestamp locate the record in its
 	// source topic.
 	Topic     string
@@ -275,8 +275,8 @@ type DeadLetterInfo struct {
 // record; other headers are ignored and a repeated header counts once, the
 // last one winning. A header whose value cannot be parsed is an error
 // wrapping ErrBadHeader, and the fields read so far are returned with it.
-func ParseDeadLetterHeaders(hdrs []kgo.RecordHeader) (DeadLetterInfo, error) {
-	var info DeadLetterInfo
+func ParseDeadLetterHeaders(hdrs []kgo.RecordHeader) (Info, error) {
+	var info Info
 	var errs []error
 	var seen [3]bool
 	for _, h := range hdrs {

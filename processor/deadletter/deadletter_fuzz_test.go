@@ -57,7 +57,7 @@ func FuzzParseDeadLetterHeaders(f *testing.F) {
 		if n != 1 {
 			t.Fatalf("%d attempts headers", n)
 		}
-		again, err := ParseDeadLetterHeaders(DeadLetterRecord("dlq", &processor.DeadLetter{Record: r, Stage: "decode", Attempts: 1}).Headers)
+		again, err := ParseDeadLetterHeaders(Record("dlq", &processor.DeadLetter{Record: r, Stage: "decode", Attempts: 1}).Headers)
 		if err != nil || again.Attempts != addAttempts(info.Attempts, 1) {
 			t.Fatalf("dead-lettered again: attempts %d (%v), want %d", again.Attempts, err, addAttempts(info.Attempts, 1))
 		}

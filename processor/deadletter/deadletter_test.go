@@ -18,12 +18,12 @@ func TestDeadLetterRoundTripAndReplayAttempts(t *testing.T) {
 		Headers:   []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}},
 	}
 	now := time.Date(2026, 11, 1, 10, 0, 1, 0, time.UTC)
-	first := DeadLetterRecord("dlq", &processor.DeadLetter{Record: src, Stage: "decode", Class: processor.ClassInvalidJSON, Reason: "bad", Attempts: 1, Time: now})
+	first := Record("dlq", &processor.DeadLetter{Record: src, Stage: "decode", Class: processor.ClassInvalidJSON, Reason: "bad", Attempts: 1, Time: now})
 	info, err := ParseDeadLetterHeaders(first.Headers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DeadLetterInfo{Topic: "in", Partition: 3, Offset: 42, Timestamp: src.Timestamp, HasSource: true,
+	want := Info{Topic: "in", Partition: 3, Offset: 42, Timestamp: src.Timestamp, HasSource: true,
 		Stage: "decode", Class: processor.ClassInvalidJSON, Error: "bad", Attempts: 1, Time: now}
 	if info != want {
 		t.Fatalf("parsed %+v, want %+v", info, want)
@@ -43,7 +43,7 @@ func TestDeadLetterRoundTripAndReplayAttempts(t *testing.T) {
 
 	// Consumed again from the source topic, it fails again.
 	replayed.Partition, replayed.Offset = 0, 7
-	second := DeadLetterRecord("dlq", &processor.DeadLetter{Record: replayed, Stage: "decode", Class: processor.ClassInvalidJSON, Reason: "bad", Attempts: 1, Time: now})
+	second := Record("dlq", &processor.DeadLetter{Record: replayed, Stage: "decode", Class: processor.ClassInvalidJSON, Reason: "bad", Attempts: 1, Time: now})
 	info, err = ParseDeadLetterHeaders(second.Headers)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestParseDeadLetterHeadersRejectsBadValues(t *testing.T) {
 
 func TestDeadLetterReasonKeepsStartAndEnd(t *testing.T) {
 	long := "decode invalid_json: " + strings.Repeat("cannot parse object: ", 200) + "too big depth for the nested JSON"
-	r := DeadLetterRecord("dlq", &processor.DeadLetter{Record: &kgo.Record{}, Stage: "decode", Reason: long})
+	r := Record("dlq", &processor.DeadLetter{Record: &kgo.Record{}, Stage: "decode", Reason: long})
 	info, err := ParseDeadLetterHeaders(r.Headers)
 	if err != nil {
 		t.Fatal(err)
