@@ -158,6 +158,28 @@ func (m *bpe) tokenize(sc *scratch, ids []int64, word string) []int64 {
 // merge returns the ids of word after applying the merges in rank order,
 // as tokenizers' Word::merge_all does.
 func (m *bpe) merge(s *bpeScratch, word string) []int32 {
+	text := m.wordText(s, word)
+	if m.ignoreMerges {
+		if id, ok := m.vocab[string(text)]; ok {
+			return append(s.out[:0], int32(id)) //nolint:gosec // Vocab ids fit in int32.
+		}
+	}
+	syms := m.symbols(s, text)
+	linkSymbols(syms)
+	m.mergeSymbols(s, syms)
+	out := s.out[:0]
+	for i := range syms {
+		if !syms[i].removed {
+			out = append(out, syms[i].id)
+		}
+	}
+	s.out = out
+	return out
+}
+
+// wordText returns word as the model sees it, mapped to the byte alphabet
+// with byteLevel, in s.piece.
+func (m *bpe) wordText(s *bpeScratch, word string) []byte {
 	text := s.piece[:0]
 	if m.byteLevel {
 		for i := 0; i < len(word); i++ {
@@ -167,11 +189,12 @@ func (m *bpe) merge(s *bpeScratch, word string) []int32 {
 		text = append(text, word...)
 	}
 	s.piece = text
-	if m.ignoreMerges {
-		if id, ok := m.vocab[string(text)]; ok {
-			return append(s.out[:0], int32(id)) //nolint:gosec // Vocab ids fit in int32.
-		}
-	}
+	return text
+}
+
+// symbols returns the initial symbols of text, one per known character
+// with its prefix and suffix, in s.syms.
+func (m *bpe) symbols(s *bpeScratch, text []byte) []bpeSymbol {
 	syms := s.syms[:0]
 	key := s.key
 	pendingUnk := false
@@ -215,6 +238,12 @@ func (m *bpe) merge(s *bpeScratch, word string) []int32 {
 	if pendingUnk {
 		syms = append(syms, bpeSymbol{id: int32(m.unk)}) //nolint:gosec // Same.
 	}
+	s.syms, s.key = syms, key
+	return syms
+}
+
+// linkSymbols links each symbol to its neighbours.
+func linkSymbols(syms []bpeSymbol) {
 	for i := range syms {
 		syms[i].prev = int32(i - 1) //nolint:gosec // Words are far shorter than 2^31.
 		syms[i].next = int32(i + 1) //nolint:gosec // Same.
@@ -222,6 +251,11 @@ func (m *bpe) merge(s *bpeScratch, word string) []int32 {
 	if len(syms) > 0 {
 		syms[len(syms)-1].next = -1
 	}
+}
+
+// mergeSymbols applies the merges to syms, lowest rank first, marking the
+// right symbol of each merged pair removed. Its heap lives in s.heap.
+func (m *bpe) mergeSymbols(s *bpeScratch, syms []bpeSymbol) {
 	h := s.heap[:0]
 	for i := 0; i+1 < len(syms); i++ {
 		if r, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
@@ -256,15 +290,7 @@ func (m *bpe) merge(s *bpeScratch, word string) []int32 {
 			}
 		}
 	}
-	s.syms, s.heap, s.key = syms, h, key
-	out := s.out[:0]
-	for i := range syms {
-		if !syms[i].removed {
-			out = append(out, syms[i].id)
-		}
-	}
-	s.out = out
-	return out
+	s.heap = h
 }
 
 // allBytesKnown reports whether every byte of b has a byte fallback token.

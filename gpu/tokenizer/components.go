@@ -58,17 +58,7 @@ func buildNormalizer(raw json.RawMessage) (normalizer, error) {
 		if err := decode(&c); err != nil {
 			return nil, err
 		}
-		switch {
-		case c.Pattern.String != nil:
-			return replaceNormalizer{literal: *c.Pattern.String, content: c.Content}, nil
-		case c.Pattern.Regex != nil:
-			re, err := compileReplaceRegex(*c.Pattern.Regex)
-			if err != nil {
-				return nil, err
-			}
-			return replaceNormalizer{re: re, content: c.Content}, nil
-		}
-		return nil, fmt.Errorf("%w: Replace normalizer without a pattern", ErrInvalid)
+		return newReplaceNormalizer(c)
 	case "Prepend":
 		var c struct {
 			Prepend string `json:"prepend"`
@@ -92,29 +82,50 @@ func buildNormalizer(raw json.RawMessage) (normalizer, error) {
 		if err := decode(&c); err != nil {
 			return nil, err
 		}
-		var seq sequenceNormalizer
-		for _, r := range c.Normalizers {
-			n, err := buildNormalizer(r)
-			if err != nil {
-				return nil, err
-			}
-			switch n := n.(type) {
-			case nil:
-			case sequenceNormalizer:
-				seq = append(seq, n...)
-			default:
-				seq = append(seq, n)
-			}
-		}
-		switch len(seq) {
-		case 0:
-			return nil, nil
-		case 1:
-			return seq[0], nil
-		}
-		return seq, nil
+		return buildNormalizerSequence(c.Normalizers)
 	}
 	return nil, &UnsupportedError{Component: "normalizer", Type: typ}
+}
+
+// newReplaceNormalizer returns the Replace normalizer of c.
+func newReplaceNormalizer(c replaceConfig) (normalizer, error) {
+	switch {
+	case c.Pattern.String != nil:
+		return replaceNormalizer{literal: *c.Pattern.String, content: c.Content}, nil
+	case c.Pattern.Regex != nil:
+		re, err := compileReplaceRegex(*c.Pattern.Regex)
+		if err != nil {
+			return nil, err
+		}
+		return replaceNormalizer{re: re, content: c.Content}, nil
+	}
+	return nil, fmt.Errorf("%w: Replace normalizer without a pattern", ErrInvalid)
+}
+
+// buildNormalizerSequence returns the normalizer of a Sequence's entries,
+// nested sequences flattened: nil when none is left, the only one when one is.
+func buildNormalizerSequence(entries []json.RawMessage) (normalizer, error) {
+	var seq sequenceNormalizer
+	for _, r := range entries {
+		n, err := buildNormalizer(r)
+		if err != nil {
+			return nil, err
+		}
+		switch n := n.(type) {
+		case nil:
+		case sequenceNormalizer:
+			seq = append(seq, n...)
+		default:
+			seq = append(seq, n)
+		}
+	}
+	switch len(seq) {
+	case 0:
+		return nil, nil
+	case 1:
+		return seq[0], nil
+	}
+	return seq, nil
 }
 
 // buildPreTokenizer returns the pre-tokenizer of a tokenizer.json

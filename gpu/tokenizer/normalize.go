@@ -62,11 +62,40 @@ type normScratch struct {
 // normalize appends the normalized form of s, which must be valid UTF-8, to
 // dst and returns the result.
 func (n *bertNormalizer) normalize(dst []byte, sc *normScratch, s string) []byte {
-	// Pass 1: clean_text and handle_chinese_chars.
-	buf := sc.clean[:0]
-	defer func() { sc.clean = buf }()
-	ascii := true
-	keep := false
+	buf, ascii, keep := n.clean(sc.clean[:0], s)
+	sc.clean = buf
+	if ascii || (!n.stripAccents && !n.lowercase) {
+		if n.lowercase {
+			for _, c := range buf {
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				dst = append(dst, c)
+			}
+			return dst
+		}
+		return append(dst, buf...)
+	}
+	// Pass 2: NFD and removal of nonspacing marks, then lowercasing. norm's
+	// Append takes what its buffer holds as normalized, so it starts from
+	// an empty one.
+	src := buf
+	if n.stripAccents {
+		if keep {
+			sc.nfd = appendNFDKeeping(sc.nfd[:0], src)
+		} else {
+			sc.nfd = norm.NFD.Append(sc.nfd[:0], src...)
+		}
+		src = sc.nfd
+	}
+	return n.appendStrippedLower(dst, src)
+}
+
+// clean is pass 1 of normalize, clean_text and handle_chinese_chars: it
+// appends them applied to s to buf. ascii reports whether the result is
+// all ASCII, keep whether accent stripping meets a character of nfdKeep.
+func (n *bertNormalizer) clean(buf []byte, s string) (out []byte, ascii, keep bool) {
+	ascii = true
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -105,30 +134,12 @@ func (n *bertNormalizer) normalize(dst []byte, sc *normScratch, s string) []byte
 		}
 		buf = utf8.AppendRune(buf, r)
 	}
-	if ascii || (!n.stripAccents && !n.lowercase) {
-		if n.lowercase {
-			for _, c := range buf {
-				if c >= 'A' && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				dst = append(dst, c)
-			}
-			return dst
-		}
-		return append(dst, buf...)
-	}
-	// Pass 2: NFD and removal of nonspacing marks, then lowercasing. norm's
-	// Append takes what its buffer holds as normalized, so it starts from
-	// an empty one.
-	src := buf
-	if n.stripAccents {
-		if keep {
-			sc.nfd = appendNFDKeeping(sc.nfd[:0], src)
-		} else {
-			sc.nfd = norm.NFD.Append(sc.nfd[:0], src...)
-		}
-		src = sc.nfd
-	}
+	return buf, ascii, keep
+}
+
+// appendStrippedLower appends src to dst without its nonspacing marks when
+// stripping accents, lowercased when lowercasing.
+func (n *bertNormalizer) appendStrippedLower(dst, src []byte) []byte {
 	for i := 0; i < len(src); {
 		c := src[i]
 		if c < utf8.RuneSelf {

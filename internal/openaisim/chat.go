@@ -87,36 +87,22 @@ func (s *Server) parseChatRequest(body []byte) (chatJob, *requestError) {
 	}
 	job := chatJob{model: req.Model, n: 1, stream: req.Stream}
 	if req.N != nil {
-		if *req.N < 1 {
-			return chatJob{}, invalid("n", "integer_below_min_value", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *req.N)
+		n, rerr := s.choiceCount(*req.N)
+		if rerr != nil {
+			return chatJob{}, rerr
 		}
-		switch s.cfg.Quirks.N {
-		case Refuse:
-			if *req.N > 1 {
-				return chatJob{}, invalid("n", "", "Only one completion choice is allowed")
-			}
-		case Ignore:
-		default:
-			job.n = *req.N
-		}
+		job.n = n
 	}
 	if req.Stream && s.cfg.Quirks.Stream == Refuse {
 		return chatJob{}, invalid("stream", "", "Streaming is not supported")
 	}
 	if rf := req.ResponseFormat; rf != nil {
 		job.format = rf.Type
-		switch rf.Type {
-		case "text":
-		case "json_object":
-			job.jsonMode = true
-		case "json_schema":
-			if len(bytes.TrimSpace(rf.JSONSchema)) == 0 || bytes.Equal(bytes.TrimSpace(rf.JSONSchema), []byte("null")) {
-				return chatJob{}, invalid("response_format.json_schema", "missing_required_parameter", "Missing required parameter: 'response_format.json_schema'.")
-			}
-			job.jsonMode = true
-		default:
-			return chatJob{}, invalid("response_format.type", "invalid_value", "Invalid value: %q. Supported values are: 'json_object', 'json_schema', and 'text'.", rf.Type)
+		jsonMode, rerr := responseFormatJSON(rf)
+		if rerr != nil {
+			return chatJob{}, rerr
 		}
+		job.jsonMode = jsonMode
 	}
 	for _, p := range []*int{req.MaxTokens, req.MaxCompletionTokens} {
 		if p != nil {
@@ -126,23 +112,9 @@ func (s *Server) parseChatRequest(body []byte) (chatJob, *requestError) {
 			job.maxTokens = *p
 		}
 	}
-	job.promptTokens = 3
-	lastUser := -1
-	for i, m := range req.Messages {
-		switch m.Role {
-		case "system", "developer", "user", "assistant", "tool":
-		default:
-			return chatJob{}, invalid(fmt.Sprintf("messages[%d].role", i), "invalid_value", "Invalid value: %q. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.", m.Role)
-		}
-		text, ok := contentText(m.Content)
-		if !ok {
-			return chatJob{}, invalid(fmt.Sprintf("messages[%d].content", i), "", "Invalid type for 'messages[%d].content': expected a string or an array of content parts.", i)
-		}
-		job.promptTokens += 4 + s.tok.count(text) + s.tok.count(m.Role)
-		if m.Role == "user" {
-			lastUser = i
-			job.last = text
-		}
+	lastUser, rerr := s.countMessages(&job, req.Messages)
+	if rerr != nil {
+		return chatJob{}, rerr
 	}
 	if lastUser < 0 {
 		return job, nil
@@ -153,6 +125,65 @@ func (s *Server) parseChatRequest(body []byte) (chatJob, *requestError) {
 		job.sentiment = &sr
 	}
 	return job, nil
+}
+
+// choiceCount returns the number of choices a request for n gets under
+// the n quirk.
+func (s *Server) choiceCount(n int) (int, *requestError) {
+	if n < 1 {
+		return 0, invalid("n", "integer_below_min_value", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", n)
+	}
+	switch s.cfg.Quirks.N {
+	case Refuse:
+		if n > 1 {
+			return 0, invalid("n", "", "Only one completion choice is allowed")
+		}
+	case Ignore:
+	default:
+		return n, nil
+	}
+	return 1, nil
+}
+
+// responseFormatJSON reports whether response format rf asks for JSON.
+func responseFormatJSON(rf *responseFormat) (bool, *requestError) {
+	switch rf.Type {
+	case "text":
+		return false, nil
+	case "json_object":
+		return true, nil
+	case "json_schema":
+		if len(bytes.TrimSpace(rf.JSONSchema)) == 0 || bytes.Equal(bytes.TrimSpace(rf.JSONSchema), []byte("null")) {
+			return false, invalid("response_format.json_schema", "missing_required_parameter", "Missing required parameter: 'response_format.json_schema'.")
+		}
+		return true, nil
+	}
+	return false, invalid("response_format.type", "invalid_value", "Invalid value: %q. Supported values are: 'json_object', 'json_schema', and 'text'.", rf.Type)
+}
+
+// countMessages checks the roles and contents of msgs, sets job's prompt
+// tokens and last user text, and returns the index of the last user
+// message, -1 when there is none.
+func (s *Server) countMessages(job *chatJob, msgs []chatMessage) (int, *requestError) {
+	job.promptTokens = 3
+	lastUser := -1
+	for i, m := range msgs {
+		switch m.Role {
+		case "system", "developer", "user", "assistant", "tool":
+		default:
+			return -1, invalid(fmt.Sprintf("messages[%d].role", i), "invalid_value", "Invalid value: %q. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.", m.Role)
+		}
+		text, ok := contentText(m.Content)
+		if !ok {
+			return -1, invalid(fmt.Sprintf("messages[%d].content", i), "", "Invalid type for 'messages[%d].content': expected a string or an array of content parts.", i)
+		}
+		job.promptTokens += 4 + s.tok.count(text) + s.tok.count(m.Role)
+		if m.Role == "user" {
+			lastUser = i
+			job.last = text
+		}
+	}
+	return lastUser, nil
 }
 
 // contentText returns the text of a message content: a string, null, or an
