@@ -114,17 +114,8 @@ func (rt *Runtime) loadModel(ctx context.Context, kind modelKind, name string, c
 		return nil, fmt.Errorf("load model %s: %w", cfg.ModelDir, ErrClosed)
 	}
 	dir := cfg.ModelDir
-	for _, f := range []string{fileModel, fileTokenizer, fileConfig} {
-		st, err := os.Stat(filepath.Join(dir, f))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, modelErr(dir, ErrMissingFile, "%s not found", f)
-		}
-		if err != nil {
-			return nil, modelErr(dir, err, "stat %s", f)
-		}
-		if st.IsDir() {
-			return nil, modelErr(dir, ErrMissingFile, "%s is a directory", f)
-		}
+	if err := checkModelFiles(dir); err != nil {
+		return nil, err
 	}
 	hc, err := readHFConfig(dir)
 	if err != nil {
@@ -185,6 +176,24 @@ func (rt *Runtime) loadModel(ctx context.Context, kind modelKind, name string, c
 	logger.Info("model loaded", "model", name, "model_id", m.id, "device", m.device,
 		"max_length", m.maxLen, "max_batch", cfg.MaxBatch, "max_wait", cfg.MaxWait.String())
 	return m, nil
+}
+
+// checkModelFiles checks that dir holds the files of a Hugging Face model
+// directory.
+func checkModelFiles(dir string) error {
+	for _, f := range []string{fileModel, fileTokenizer, fileConfig} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if errors.Is(err, fs.ErrNotExist) {
+			return modelErr(dir, ErrMissingFile, "%s not found", f)
+		}
+		if err != nil {
+			return modelErr(dir, err, "stat %s", f)
+		}
+		if st.IsDir() {
+			return modelErr(dir, ErrMissingFile, "%s is a directory", f)
+		}
+	}
+	return nil
 }
 
 func readHFConfig(dir string) (hfConfig, error) {
