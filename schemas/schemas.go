@@ -136,7 +136,7 @@ func FeatureStatements(o Options) ([]Statement, error) {
 // options: String or JSON.
 func MetadataColumnType(o Options) string {
 	c, _ := ColumnNamed("metadata")
-	return c.forOptions(o).Legacy
+	return c.Type(o)
 }
 
 // VectorIndexType returns the type of the vector index for the options as

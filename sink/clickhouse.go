@@ -202,7 +202,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 	}
 	c.m = newMetrics(reg)
 	c.columns = schemas.Columns()
-	c.insert = insertSQL(cfg.Database, c.Options().InsertTable(), c.columns)
+	c.insert = insertSQL(cfg.Database, c.Options().InsertTable(), schemas.InsertColumns())
 	return c, nil
 }
 

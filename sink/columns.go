@@ -26,12 +26,8 @@ func appendColumns(add func(i int, v any) error, o schemas.Options, cols []schem
 	return nil
 }
 
-// insertSQL is the INSERT statement for the columns, in their order.
-func insertSQL(db, table string, cols []schemas.Column) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-	}
+// insertSQL is the INSERT statement for the named columns, in their order.
+func insertSQL(db, table string, names []string) string {
 	return "INSERT INTO " + quoteIdent(db) + "." + quoteIdent(table) + " (" + strings.Join(names, ", ") + ")"
 }
 
