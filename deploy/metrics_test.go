@@ -422,7 +422,7 @@ func checkConsumerMetricNames(t *testing.T, srv testenv.ClickHouseServer) []stri
 		"textpulse_records_consumed_total", "textpulse_records_written_total", "textpulse_dead_letters_total",
 		"textpulse_consumer_lag_records", "textpulse_end_to_end_latency_seconds_bucket",
 		"textpulse_stage_duration_seconds_bucket", "textpulse_sink_inserts_total", "textpulse_llm_rate_limited_total",
-		"textpulse_llm_cache_hits_total", "textpulse_kafka_fetch_records_total", "go_goroutines",
+		"textpulse_stage_cache_hits_total", "textpulse_stage_cache_entries", "textpulse_kafka_fetch_records_total", "go_goroutines",
 		"process_resident_memory_bytes",
 	} {
 		if m[want] == nil {

@@ -276,7 +276,7 @@ func TestBatcherCloseAndErrors(t *testing.T) {
 		f := &fakeRun{err: fmt.Errorf("%w: out of memory", ErrInference)}
 		b := newTestBatcher(t, 4, time.Millisecond, true, f)
 		_, err := b.submit(context.Background(), []encoding{enc(1, 2), enc(2, 3)})
-		if !errors.Is(err, ErrInference) || !Retryable(err) || !strings.Contains(err.Error(), "out of memory") {
+		if !errors.Is(err, ErrInference) || !retryable(err) || !strings.Contains(err.Error(), "out of memory") {
 			t.Errorf("error %v, want a retryable ErrInference", err)
 		}
 	})
@@ -287,4 +287,11 @@ func TestBatcherCloseAndErrors(t *testing.T) {
 			t.Errorf("empty call: %v %v", out, err)
 		}
 	})
+}
+
+// retryable reports whether err says by its Retryable method that the call
+// may succeed when repeated, as processor.IsRetryable reads it.
+func retryable(err error) bool {
+	var r interface{ Retryable() bool }
+	return errors.As(err, &r) && r.Retryable()
 }

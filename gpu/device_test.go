@@ -58,7 +58,7 @@ func TestDeviceFallback(t *testing.T) {
 			_ = c.Close()
 			t.Skip("a CUDA build of ONNX Runtime with a device is in use")
 		}
-		if !errors.Is(err, ErrCUDAUnavailable) || Retryable(err) {
+		if !errors.Is(err, ErrCUDAUnavailable) || retryable(err) {
 			t.Fatalf("error %v, want a permanent ErrCUDAUnavailable", err)
 		}
 		t.Logf("device cuda: %v", err)

@@ -6,26 +6,27 @@ import (
 )
 
 // Sentinel errors. Every error returned by this package either wraps one of
-// them or is a context error of the caller; Retryable tells which failures
-// may succeed when the same call is repeated.
+// them or is a context error of the caller. Each says by its Retryable
+// method whether the failed call may succeed when repeated (the vocabulary
+// of processor.IsRetryable): only ErrInference does.
 var (
 	// ErrClosed means the classifier, embedder or runtime was closed. Permanent.
-	ErrClosed = errors.New("model closed")
+	ErrClosed error = &sentinel{msg: "model closed"}
 	// ErrInvalidConfig means a Config value is out of range. Permanent.
-	ErrInvalidConfig = errors.New("invalid config")
+	ErrInvalidConfig error = &sentinel{msg: "invalid config"}
 	// ErrCUDAUnavailable means Device is "cuda" but the CUDA execution
 	// provider could not be used: a CPU-only ONNX Runtime library, no CUDA
 	// libraries, or no device. Permanent for this configuration.
-	ErrCUDAUnavailable = errors.New("cuda execution provider unavailable")
+	ErrCUDAUnavailable error = &sentinel{msg: "cuda execution provider unavailable"}
 	// ErrRuntime means the ONNX Runtime library could not be loaded or
 	// initialised. Permanent.
-	ErrRuntime = errors.New("onnx runtime unavailable")
+	ErrRuntime error = &sentinel{msg: "onnx runtime unavailable"}
 	// ErrInvalidModel means a model directory does not hold a usable
 	// Hugging Face export; ModelError carries the reason. Permanent.
-	ErrInvalidModel = errors.New("invalid model")
+	ErrInvalidModel error = &sentinel{msg: "invalid model"}
 	// ErrInference means an inference call failed inside ONNX Runtime (for
 	// example GPU memory exhausted by a large batch). Retryable.
-	ErrInference = errors.New("inference failed")
+	ErrInference error = &sentinel{msg: "inference failed", retryable: true}
 )
 
 // Reasons a model directory is rejected, wrapped by ModelError.
@@ -75,10 +76,15 @@ func modelErr(dir string, reason error, format string, args ...any) error {
 	return &ModelError{Dir: dir, Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Retryable reports whether repeating the call that returned err may
-// succeed: true only for inference failures (ErrInference). Closed models,
-// configuration, model and runtime errors are permanent; context errors are
-// the caller's own and reported as not retryable.
-func Retryable(err error) bool {
-	return err != nil && errors.Is(err, ErrInference) && !errors.Is(err, ErrClosed)
+// sentinel is a kind of failure of this package that says whether the
+// failed call may succeed when repeated.
+type sentinel struct {
+	msg       string
+	retryable bool
 }
+
+func (e *sentinel) Error() string { return e.msg }
+
+// Retryable reports whether repeating the failed call may succeed; see
+// processor.IsRetryable.
+func (e *sentinel) Retryable() bool { return e.retryable }

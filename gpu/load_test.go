@@ -131,8 +131,8 @@ func TestLoadErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.detail) {
 				t.Errorf("error %q does not say %q", err, tt.detail)
 			}
-			if Retryable(err) {
-				t.Errorf("Retryable(%v) = true, want a permanent error", err)
+			if retryable(err) {
+				t.Errorf("retryable(%v) = true, want a permanent error", err)
 			}
 		})
 	}

@@ -64,3 +64,65 @@ func IsPermanent(err error) bool {
 	var pe *PermanentError
 	return errors.As(err, &pe)
 }
+
+// How a failed call of a dependency (a model endpoint, a local model, the
+// sink) is to be treated. This is the one vocabulary of the project; errors
+// say which applies by methods, read by the functions below from anywhere
+// in the error's tree:
+//
+//   - Retryable() bool: true when repeating the same call may succeed (a
+//     timeout, a 429 or 5xx after the client's own retries, an inference
+//     that ran out of accelerator memory), false when it cannot (a closed
+//     model). An error that says nothing is not retryable.
+//   - EndpointWide() bool: true when the failure holds for every input to
+//     the dependency (a bad key, an unknown model, an exhausted quota):
+//     retrying or splitting single inputs cannot help until the dependency
+//     is fixed; a stage then probes it rather than hammering it.
+//   - PermanentError (Permanent, IsPermanent): the same input fails again
+//     for its content (a row the sink refuses, a model answer that does not
+//     fit the labels).
+
+// IsRetryable reports whether repeating the call that returned err may
+// succeed: some error in its tree says Retryable() true and none says
+// false, and err is neither permanent nor endpoint-wide.
+func IsRetryable(err error) bool {
+	if err == nil || IsPermanent(err) || IsEndpointWide(err) {
+		return false
+	}
+	said, ok := false, true
+	walkErrors(err, func(e error) {
+		if r, is := e.(interface{ Retryable() bool }); is {
+			said = true
+			ok = ok && r.Retryable()
+		}
+	})
+	return said && ok
+}
+
+// IsEndpointWide reports whether some error in err's tree says that the
+// failure holds for every input to the dependency.
+func IsEndpointWide(err error) bool {
+	wide := false
+	walkErrors(err, func(e error) {
+		if w, is := e.(interface{ EndpointWide() bool }); is && w.EndpointWide() {
+			wide = true
+		}
+	})
+	return wide
+}
+
+// walkErrors calls f for err and every error it wraps, depth first.
+func walkErrors(err error, f func(error)) {
+	if err == nil {
+		return
+	}
+	f(err)
+	switch u := err.(type) { //nolint:errorlint // Walks the tree itself.
+	case interface{ Unwrap() error }:
+		walkErrors(u.Unwrap(), f)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkErrors(e, f)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // Encoding formats of EmbeddingConfig.EncodingFormat.
@@ -111,7 +112,8 @@ func (c EmbeddingConfig) Validate() error {
 type EmbeddingStage struct {
 	cfg    EmbeddingConfig
 	c      *client
-	e      *engine[[]float32]
+	e      *enrich.Engine[[]float32]
+	a      *api[[]float32]
 	format *modes
 }
 
@@ -127,36 +129,31 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
-	ch, err := newCache[[]float32](cfg.CacheSize, m)
-	if err != nil {
-		return nil, fmt.Errorf("create embedding cache: %w", err)
-	}
 	tr, err := newTruncator()
 	if err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
 	s := &EmbeddingStage{cfg: cfg, c: c,
 		format: newModes(name, "encoding", []string{cfg.EncodingFormat, EncodingFloat}, true, m, log)}
-	s.e = &engine[[]float32]{
-		name:    name,
-		policy:  cfg.OnFailure,
-		cfg:     cfg.EndpointConfig,
-		cache:   ch,
-		m:       m,
-		log:     log,
-		health:  newHealth(name, m, log),
-		prepare: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
-		key:     func(text string) cacheKey { return newCacheKey(cfg.Model, cfg.Dimensions, text) },
-		solve:   s.solve,
+	s.a = &api[[]float32]{
+		name:     name,
+		cfg:      cfg.EndpointConfig,
+		m:        m,
+		health:   newHealth(name, m, log),
+		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
+		solve:    s.solve,
 		set: func(r *processor.Record, v []float32) {
 			r.Embedding, r.EmbeddingModel = v, cfg.Model
 		},
+	}
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions), log, reg); err != nil {
+		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
 	return s, nil
 }
 
 // Name implements processor.Stage.
-func (s *EmbeddingStage) Name() string { return s.e.name }
+func (s *EmbeddingStage) Name() string { return s.e.Name() }
 
 // ResultBytes implements processor.ResultSizer: the size of one vector,
 // from Dimensions or, when that is 0, the model's native size
@@ -175,25 +172,25 @@ func (s *EmbeddingStage) ResultBytes() int {
 // Enrich implements processor.Stage. Vectors may be shared between records
 // with the same text and with the cache; they must not be modified.
 func (s *EmbeddingStage) Enrich(ctx context.Context, b *processor.Batch) error {
-	return s.e.enrich(ctx, b)
+	return s.e.Enrich(ctx, b)
 }
 
-// solve packs items into requests and sends them; see engine.dispatch.
-func (s *EmbeddingStage) solve(ctx context.Context, items []*item[[]float32]) {
-	s.e.dispatch(ctx, pack(items, s.cfg.MaxInputs, s.cfg.MaxRequestTokens), s.send)
+// solve packs items into requests and sends them; see api.dispatch.
+func (s *EmbeddingStage) solve(ctx context.Context, items []*enrich.Item[[]float32]) {
+	s.a.dispatch(ctx, pack(items, s.cfg.MaxInputs, s.cfg.MaxRequestTokens), s.send)
 }
 
 // pack cuts items, in order, into requests of at most maxInputs items and
 // maxTokens estimated tokens; an item over maxTokens gets a request alone.
-func pack[R any](items []*item[R], maxInputs, maxTokens int) [][]*item[R] {
-	var out [][]*item[R]
+func pack[R any](items []*enrich.Item[R], maxInputs, maxTokens int) [][]*enrich.Item[R] {
+	var out [][]*enrich.Item[R]
 	start, tokens := 0, 0
 	for i, it := range items {
-		if i > start && (i-start >= maxInputs || tokens+it.tokens > maxTokens) {
+		if i > start && (i-start >= maxInputs || tokens+it.Tokens > maxTokens) {
 			out = append(out, items[start:i:i])
 			start, tokens = i, 0
 		}
-		tokens += it.tokens
+		tokens += it.Tokens
 	}
 	if start < len(items) {
 		out = append(out, items[start:])
@@ -204,12 +201,12 @@ func pack[R any](items []*item[R], maxInputs, maxTokens int) [][]*item[R] {
 // send embeds items with one request. When the endpoint refuses base64
 // (a capability 400 naming encoding_format), the stage switches to floats
 // for good and sends again.
-func (s *EmbeddingStage) send(ctx context.Context, items []*item[[]float32], invalidAttempts int) (int, error) {
+func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float32], invalidAttempts int) (int, error) {
 	input := make([]string, len(items))
 	tokens := 0
 	for i, it := range items {
-		input[i] = it.text
-		tokens += it.tokens
+		input[i] = it.Text
+		tokens += it.Tokens
 	}
 	total := 0
 	for {
@@ -235,7 +232,7 @@ func (s *EmbeddingStage) send(ctx context.Context, items []*item[[]float32], inv
 					return resp.Usage, err
 				}
 				for i, it := range items {
-					it.result, it.done = vecs[i], true
+					it.Result, it.Done = vecs[i], true
 				}
 				return resp.Usage, nil
 			},

@@ -12,6 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/textpulse/textpulse/internal/promtest"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 func TestTruncate(t *testing.T) {
@@ -39,10 +42,10 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestPack(t *testing.T) {
-	mk := func(tokens ...int) []*item[[]float32] {
-		out := make([]*item[[]float32], len(tokens))
+	mk := func(tokens ...int) []*enrich.Item[[]float32] {
+		out := make([]*enrich.Item[[]float32], len(tokens))
 		for i, n := range tokens {
-			out[i] = &item[[]float32]{tokens: n}
+			out[i] = &enrich.Item[[]float32]{Tokens: n}
 		}
 		return out
 	}
@@ -139,7 +142,8 @@ func TestEmbeddingCache(t *testing.T) {
 	srv := newEmbeddingServer(t, nil)
 	cfg := DefaultEmbeddingConfig()
 	cfg.EndpointConfig = testEndpoint(srv.URL)
-	s, err := NewEmbeddingStage(cfg, quietLog(), prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	s, err := NewEmbeddingStage(cfg, quietLog(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func TestEmbeddingCache(t *testing.T) {
 			t.Errorf("record %d: embedding %v", i, r.Embedding)
 		}
 	}
-	if h, l := testutil.ToFloat64(s.c.m.cacheHits), testutil.ToFloat64(s.c.m.cacheLooks); h != 2 || l != 4 {
+	if h, l := promtest.Sum(t, reg, "textpulse_stage_cache_hits_total", nil), promtest.Sum(t, reg, "textpulse_stage_cache_lookups_total", nil); h != 2 || l != 4 {
 		t.Errorf("cache hits/lookups = %v/%v, want 2/4", h, l)
 	}
 
@@ -359,7 +363,8 @@ func TestFailurePolicies(t *testing.T) {
 			cfg := DefaultEmbeddingConfig()
 			cfg.EndpointConfig = testEndpoint(srv.URL)
 			cfg.OnFailure = tt.policy
-			s, err := NewEmbeddingStage(cfg, quietLog(), prometheus.NewRegistry())
+			reg := prometheus.NewRegistry()
+			s, err := NewEmbeddingStage(cfg, quietLog(), reg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,7 +389,7 @@ func TestFailurePolicies(t *testing.T) {
 				t.Errorf("rejected = %v, want %v", got, tt.wantRejects)
 			}
 			want := float64(len(tt.wantFailed) + len(tt.wantRejects))
-			if got := testutil.ToFloat64(s.c.m.failures.WithLabelValues(string(tt.policy))); got != want {
+			if got := promtest.Sum(t, reg, "textpulse_stage_failures_total", map[string]string{"policy": string(tt.policy)}); got != want {
 				t.Errorf("failures = %v, want %v", got, want)
 			}
 		})

@@ -81,6 +81,13 @@ func (e *RequestError) EndpointWide() bool {
 	return false
 }
 
+// Retryable reports whether the same request may succeed later: it kept
+// failing with retryable errors (429, 5xx, timeouts) until its attempts ran
+// out, and the failure is not endpoint-wide. See processor.IsRetryable.
+func (e *RequestError) Retryable() bool {
+	return errors.Is(e.Kind, ErrUnavailable) && !e.EndpointWide()
+}
+
 // AnswerError is an answer that cannot be used for a reason the server
 // stated: Reason is "refusal", "content_filter" or "length", and Kind is
 // ErrRefused or ErrCutAnswer.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // Health states of an endpoint.
@@ -107,12 +109,12 @@ type probe struct {
 // sendFunc sends items with one request; invalidAttempts is how many times
 // it is sent while the answer is invalid (at most MaxAttempts). It returns
 // the attempts and nil or a *RequestError.
-type sendFunc[R any] func(ctx context.Context, items []*item[R], invalidAttempts int) (int, error)
+type sendFunc[R any] func(ctx context.Context, items []*enrich.Item[R], invalidAttempts int) (int, error)
 
 // dispatch sends the requests of one batch. While the endpoint is not known
 // to work, the first request goes alone, so that a failure that holds for
 // every request costs that request only; the others are sent concurrently.
-func (e *engine[R]) dispatch(ctx context.Context, reqs [][]*item[R], send sendFunc[R]) {
+func (e *api[R]) dispatch(ctx context.Context, reqs [][]*enrich.Item[R], send sendFunc[R]) {
 	rn := &run{}
 	if len(reqs) > 1 && !e.health.known() {
 		e.drive(ctx, rn, &probe{}, reqs[0], send, true, true)
@@ -134,7 +136,7 @@ func (e *engine[R]) dispatch(ctx context.Context, reqs [][]*item[R], send sendFu
 // not sent. A request of n items whose answers stay unusable thus costs at
 // most floor(log2 n) + 2 requests. A request the endpoint refuses for its
 // content (a 4xx) is split in halves concurrently, down to single texts.
-func (e *engine[R]) drive(ctx context.Context, rn *run, pr *probe, items []*item[R], send sendFunc[R], split, top bool) {
+func (e *api[R]) drive(ctx context.Context, rn *run, pr *probe, items []*enrich.Item[R], send sendFunc[R], split, top bool) {
 	if err := rn.stopped(); err != nil {
 		settle(items, 0, err)
 		return
@@ -181,7 +183,7 @@ func (e *engine[R]) drive(ctx context.Context, rn *run, pr *probe, items []*item
 		}
 		return
 	case splittable(len(items), err):
-		halves(items, func(h []*item[R]) { e.drive(ctx, rn, pr, h, send, true, false) })
+		halves(items, func(h []*enrich.Item[R]) { e.drive(ctx, rn, pr, h, send, true, false) })
 		return
 	}
 	settle(items, attempts, err)

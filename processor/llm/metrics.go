@@ -5,8 +5,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// metrics are the Prometheus metrics of one stage. Every series carries a
-// constant stage label, so that both stages can register on one registry.
+// metrics are the Prometheus metrics of one stage's endpoint; the engine's
+// own (cache, retries, failures) are the textpulse_stage_* families of
+// package enrich. Every series carries a constant stage label, so that both
+// stages can register on one registry.
 type metrics struct {
 	requests    *prometheus.CounterVec
 	inputs      prometheus.Histogram
@@ -14,9 +16,6 @@ type metrics struct {
 	duration    prometheus.Histogram
 	retries     *prometheus.CounterVec
 	rateLimited prometheus.Counter
-	cacheHits   prometheus.Counter
-	cacheLooks  prometheus.Counter
-	failures    *prometheus.CounterVec
 	converted   prometheus.Counter
 	unusable    *prometheus.CounterVec
 	up          prometheus.Gauge
@@ -62,21 +61,6 @@ func newMetrics(stage string, reg prometheus.Registerer) *metrics {
 			Help:        "Responses with status 429 from the model endpoint.",
 			ConstLabels: cl,
 		}),
-		cacheHits: f.NewCounter(prometheus.CounterOpts{
-			Name:        "textpulse_llm_cache_hits_total",
-			Help:        "Cache lookups that found a result; divide by cache_lookups_total for the hit ratio.",
-			ConstLabels: cl,
-		}),
-		cacheLooks: f.NewCounter(prometheus.CounterOpts{
-			Name:        "textpulse_llm_cache_lookups_total",
-			Help:        "Cache lookups of texts.",
-			ConstLabels: cl,
-		}),
-		failures: f.NewCounterVec(prometheus.CounterOpts{
-			Name:        "textpulse_llm_failures_total",
-			Help:        "Records handed to the failure policy, by policy.",
-			ConstLabels: cl,
-		}, []string{"policy"}),
 		converted: f.NewCounter(prometheus.CounterOpts{
 			Name:        "textpulse_llm_embedding_answers_converted_total",
 			Help:        "Embedding answers in another encoding than asked (floats for base64), converted.",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/textpulse/textpulse/internal/textgen"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // benchTexts returns n realistic texts.
@@ -27,9 +28,9 @@ func benchTexts(b *testing.B, n int) []string {
 // requests of at most 2048 inputs and 250,000 estimated tokens.
 func BenchmarkPack(b *testing.B) {
 	texts := benchTexts(b, 100_000)
-	items := make([]*item[[]float32], len(texts))
+	items := make([]*enrich.Item[[]float32], len(texts))
 	for i, t := range texts {
-		items[i] = &item[[]float32]{text: t, tokens: EstimateTokens(t)}
+		items[i] = &enrich.Item[[]float32]{Text: t, Tokens: EstimateTokens(t)}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

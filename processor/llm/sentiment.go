@@ -14,6 +14,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // Sentiment labels of the protocol.
@@ -154,13 +155,14 @@ type Sentiment struct {
 // what works. Reasoning blocks and code fences around the JSON are removed
 // before parsing. An answer that is not such JSON, or misses, repeats or
 // invents an id, or has a bad label or score, or is a refusal, or ends with
-// finish_reason content_filter or length, is split as engine.drive
+// finish_reason content_filter or length, is split as api.drive
 // describes, so that answers that stay unusable cost at most
 // floor(log2 n) + 2 requests. It is safe for concurrent use.
 type SentimentStage struct {
 	cfg    SentimentConfig
 	c      *client
-	e      *engine[Sentiment]
+	e      *enrich.Engine[Sentiment]
+	a      *api[Sentiment]
 	format *modes
 }
 
@@ -176,10 +178,6 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
-	ch, err := newCache[Sentiment](cfg.CacheSize, m)
-	if err != nil {
-		return nil, fmt.Errorf("create sentiment cache: %w", err)
-	}
 	tr, err := newTruncator()
 	if err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
@@ -190,40 +188,39 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 	} else {
 		s.format = newModes(name, "response_format", []string{cfg.ResponseFormat}, false, m, log)
 	}
-	s.e = &engine[Sentiment]{
-		name:    name,
-		policy:  cfg.OnFailure,
-		cfg:     cfg.EndpointConfig,
-		cache:   ch,
-		m:       m,
-		log:     log,
-		health:  newHealth(name, m, log),
-		prepare: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
-		key:     func(text string) cacheKey { return newCacheKey(cfg.Model, 0, text) },
-		solve:   s.solve,
+	s.a = &api[Sentiment]{
+		name:     name,
+		cfg:      cfg.EndpointConfig,
+		m:        m,
+		health:   newHealth(name, m, log),
+		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
+		solve:    s.solve,
 		set: func(r *processor.Record, v Sentiment) {
 			r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.Label, v.Score, cfg.Model
 		},
+	}
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg); err != nil {
+		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
 	return s, nil
 }
 
 // Name implements processor.Stage.
-func (s *SentimentStage) Name() string { return s.e.name }
+func (s *SentimentStage) Name() string { return s.e.Name() }
 
 // Enrich implements processor.Stage.
 func (s *SentimentStage) Enrich(ctx context.Context, b *processor.Batch) error {
-	return s.e.enrich(ctx, b)
+	return s.e.Enrich(ctx, b)
 }
 
-// solve sends items in requests of ItemsPerRequest; see engine.dispatch.
-func (s *SentimentStage) solve(ctx context.Context, items []*item[Sentiment]) {
-	var reqs [][]*item[Sentiment]
+// solve sends items in requests of ItemsPerRequest; see api.dispatch.
+func (s *SentimentStage) solve(ctx context.Context, items []*enrich.Item[Sentiment]) {
+	var reqs [][]*enrich.Item[Sentiment]
 	for start := 0; start < len(items); start += s.cfg.ItemsPerRequest {
 		end := min(start+s.cfg.ItemsPerRequest, len(items))
 		reqs = append(reqs, items[start:end:end])
 	}
-	s.e.dispatch(ctx, reqs, s.send)
+	s.a.dispatch(ctx, reqs, s.send)
 }
 
 // sentimentItem is one text of the user message.
@@ -242,14 +239,14 @@ type sentimentResult struct {
 // send classifies items with one request. When the endpoint refuses the
 // response_format in use and the mode is auto, the stage falls back to the
 // next one for good and sends again.
-func (s *SentimentStage) send(ctx context.Context, items []*item[Sentiment], invalidAttempts int) (int, error) {
+func (s *SentimentStage) send(ctx context.Context, items []*enrich.Item[Sentiment], invalidAttempts int) (int, error) {
 	in := struct {
 		Items []sentimentItem `json:"items"`
 	}{Items: make([]sentimentItem, len(items))}
 	tokens := EstimateTokens(sentimentPrompt) + len(items)*completionTokensPerItem
 	for i, it := range items {
-		in.Items[i] = sentimentItem{ID: i, Text: it.text}
-		tokens += it.tokens + 4
+		in.Items[i] = sentimentItem{ID: i, Text: it.Text}
+		tokens += it.Tokens + 4
 	}
 	user, err := json.Marshal(in)
 	if err != nil {
@@ -275,7 +272,7 @@ func (s *SentimentStage) send(ctx context.Context, items []*item[Sentiment], inv
 					return resp.Usage, err
 				}
 				for i, it := range items {
-					it.result, it.done = res[i], true
+					it.Result, it.Done = res[i], true
 				}
 				return resp.Usage, nil
 			},

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // Embedder returns sentence embeddings of texts.
@@ -25,7 +26,7 @@ type Embedder interface {
 // EmbeddingStage stores a local model's embedding of each record's text in
 // Record.Embedding, with the model in Record.EmbeddingModel.
 type EmbeddingStage struct {
-	e   *engine[[]float32]
+	*enrich.Engine[[]float32]
 	dim int
 }
 
@@ -33,25 +34,15 @@ type EmbeddingStage struct {
 // registered on reg.
 func NewEmbeddingStage(m Embedder, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*EmbeddingStage, error) {
 	const name = "embedding"
-	e, err := newEngine[[]float32](name, cfg, log, newMetrics(name, reg))
+	model := m.Model()
+	e, err := newStage(name, cfg, log, reg, m.Embed, func(r *processor.Record, v []float32) {
+		r.Embedding, r.EmbeddingModel = v, model
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
-	model := m.Model()
-	e.infer = m.Embed
-	e.set = func(r *processor.Record, v []float32) {
-		r.Embedding, r.EmbeddingModel = v, model
-	}
-	return &EmbeddingStage{e: e, dim: m.Dim()}, nil
+	return &EmbeddingStage{Engine: e, dim: m.Dim()}, nil
 }
-
-// Name implements processor.Stage.
-func (s *EmbeddingStage) Name() string { return s.e.name }
 
 // ResultBytes implements processor.ResultSizer: the size of one vector.
 func (s *EmbeddingStage) ResultBytes() int { return 4 * s.dim }
-
-// Enrich implements processor.Stage.
-func (s *EmbeddingStage) Enrich(ctx context.Context, b *processor.Batch) error {
-	return s.e.enrich(ctx, b)
-}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/textpulse/textpulse/gpu"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // Classifier scores the labels of a sequence classifier for texts.
@@ -28,29 +29,19 @@ type Classifier interface {
 // text: the top label in Record.EmotionLabel, every label with its score in
 // EmotionLabels and EmotionScores, and the model in EmotionModel.
 type EmotionStage struct {
-	e *engine[gpu.Classification]
+	*enrich.Engine[gpu.Classification]
 }
 
 // NewEmotionStage returns an emotion stage over c; its metrics are
 // registered on reg.
 func NewEmotionStage(c Classifier, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*EmotionStage, error) {
 	const name = "emotion"
-	e, err := newEngine[gpu.Classification](name, cfg, log, newMetrics(name, reg))
+	labels, model := c.Labels(), c.Model()
+	e, err := newStage(name, cfg, log, reg, c.Classify, func(r *processor.Record, v gpu.Classification) {
+		r.EmotionLabel, r.EmotionLabels, r.EmotionScores, r.EmotionModel = v.Label, labels, v.Scores, model
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create emotion stage: %w", err)
 	}
-	labels, model := c.Labels(), c.Model()
-	e.infer = c.Classify
-	e.set = func(r *processor.Record, v gpu.Classification) {
-		r.EmotionLabel, r.EmotionLabels, r.EmotionScores, r.EmotionModel = v.Label, labels, v.Scores, model
-	}
-	return &EmotionStage{e: e}, nil
-}
-
-// Name implements processor.Stage.
-func (s *EmotionStage) Name() string { return s.e.name }
-
-// Enrich implements processor.Stage.
-func (s *EmotionStage) Enrich(ctx context.Context, b *processor.Batch) error {
-	return s.e.enrich(ctx, b)
+	return &EmotionStage{Engine: e}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
 // Sentiment labels, as the API sentiment stage writes them.
@@ -29,7 +30,7 @@ type sentiment struct {
 // stage: Record.SentimentLabel is the top label, SentimentScore is
 // P(positive) − P(negative) in [-1, 1], SentimentModel is the model.
 type SentimentStage struct {
-	e *engine[sentiment]
+	*enrich.Engine[sentiment]
 }
 
 // NewSentimentStage returns a sentiment stage over c, whose labels must be
@@ -54,11 +55,7 @@ func NewSentimentStage(c Classifier, cfg Config, log *slog.Logger, reg prometheu
 	if neg < 0 || pos < 0 {
 		return nil, fmt.Errorf("create sentiment stage: labels %q of %s lack negative or positive: %w", labels, c.Model(), ErrLabels)
 	}
-	e, err := newEngine[sentiment](name, cfg, log, newMetrics(name, reg))
-	if err != nil {
-		return nil, fmt.Errorf("create sentiment stage: %w", err)
-	}
-	e.infer = func(ctx context.Context, texts []string) ([]sentiment, error) {
+	infer := func(ctx context.Context, texts []string) ([]sentiment, error) {
 		cls, err := c.Classify(ctx, texts)
 		if err != nil {
 			return nil, err
@@ -79,16 +76,11 @@ func NewSentimentStage(c Classifier, cfg Config, log *slog.Logger, reg prometheu
 		return out, nil
 	}
 	model := c.Model()
-	e.set = func(r *processor.Record, v sentiment) {
+	e, err := newStage(name, cfg, log, reg, infer, func(r *processor.Record, v sentiment) {
 		r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.label, v.score, model
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
-	return &SentimentStage{e: e}, nil
-}
-
-// Name implements processor.Stage.
-func (s *SentimentStage) Name() string { return s.e.name }
-
-// Enrich implements processor.Stage.
-func (s *SentimentStage) Enrich(ctx context.Context, b *processor.Batch) error {
-	return s.e.enrich(ctx, b)
+	return &SentimentStage{Engine: e}, nil
 }

@@ -3,156 +3,83 @@ package local
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/textpulse/textpulse/gpu"
 	"github.com/textpulse/textpulse/processor"
+	"github.com/textpulse/textpulse/processor/enrich"
 )
 
-// engine is what the local stages share: deduplication, the cache, retries
-// and the failure policy. R is the model's result for one text.
-type engine[R any] struct {
-	name        string
-	policy      processor.FailurePolicy
-	maxAttempts uint
-	seed        maphash.Seed
-	cache       *lru.Cache[uint64, R]
-	m           *metrics
-	log         *slog.Logger
+// Backoff between attempts of a failed model call.
+const (
+	retryInitialInterval = 100 * time.Millisecond
+	retryMaxInterval     = 10 * time.Second
+)
+
+// model is the provider of a local stage: each attempt is one call of the
+// model with every text still to resolve (the model's dynamic batcher cuts
+// it into inference batches). R is the model's result for one text.
+type model[R any] struct {
+	stage string
 	// infer runs the model on texts and returns one result per text, in
 	// order, or an error and no results.
 	infer func(ctx context.Context, texts []string) ([]R, error)
 	// set stores a result in a record.
-	set func(r *processor.Record, v R)
+	set   func(r *processor.Record, v R)
+	calls *prometheus.CounterVec
+	log   *slog.Logger
 }
 
-// newEngine returns an engine for cfg; infer and set are filled in by the
-// caller.
-func newEngine[R any](name string, cfg Config, log *slog.Logger, m *metrics) (*engine[R], error) {
-	e := &engine[R]{
-		name:        name,
-		policy:      cfg.OnFailure,
-		maxAttempts: uint(cfg.MaxAttempts),
-		seed:        maphash.MakeSeed(),
-		m:           m,
-		log:         log,
-	}
-	if cfg.CacheSize > 0 {
-		c, err := lru.New[uint64, R](cfg.CacheSize)
-		if err != nil {
-			return nil, fmt.Errorf("create %s cache: %w", name, err)
-		}
-		e.cache = c
-	}
-	return e, nil
+// newStage returns the engine of a local stage over infer and set; its
+// metrics are registered on reg. Only inference failures
+// (gpu.ErrInference) are retried, up to cfg.MaxAttempts attempts, except
+// under the retry policy, which tries every failure again.
+func newStage[R any](name string, cfg Config, log *slog.Logger, reg prometheus.Registerer,
+	infer func(ctx context.Context, texts []string) ([]R, error), set func(r *processor.Record, v R),
+) (*enrich.Engine[R], error) {
+	p := &model[R]{stage: name, infer: infer, set: set, calls: newMetrics(name, reg).calls, log: log}
+	return enrich.New(enrich.Config{
+		Stage:           name,
+		Provider:        "local",
+		Policy:          cfg.OnFailure,
+		MaxAttempts:     cfg.MaxAttempts,
+		InitialInterval: retryInitialInterval,
+		MaxInterval:     retryMaxInterval,
+		CacheSize:       cfg.CacheSize,
+	}, enrich.Provider[R](p), log, reg)
 }
 
-// enrich runs the stage on b; see processor.Stage. Results may be shared
-// between records with the same text and with the cache; they must not be
-// modified.
-func (e *engine[R]) enrich(ctx context.Context, b *processor.Batch) error {
-	// byText maps each distinct uncached text to its position in texts;
-	// owners lists the records of each.
-	byText := make(map[string]int, len(b.Records))
-	var texts []string
-	var owners [][]int
-	var keys []uint64
-	for i := range b.Records {
-		r := &b.Records[i]
-		if j, ok := byText[r.Text]; ok {
-			owners[j] = append(owners[j], i)
-			continue
-		}
-		k := maphash.String(e.seed, r.Text)
-		if e.cache != nil {
-			e.m.cacheLooks.Inc()
-			if v, ok := e.cache.Get(k); ok {
-				e.m.cacheHits.Inc()
-				e.set(r, v)
-				continue
-			}
-		}
-		byText[r.Text] = len(texts)
-		texts = append(texts, r.Text)
-		owners = append(owners, []int{i})
-		keys = append(keys, k)
+// Prepare implements enrich.Provider: the model gets the text as it is
+// (its tokenizer truncates).
+func (m *model[R]) Prepare(text string) (string, int) { return text, 0 }
+
+// Set implements enrich.Provider.
+func (m *model[R]) Set(r *processor.Record, v R) { m.set(r, v) }
+
+// Resolve implements enrich.Provider with one model call for all items.
+func (m *model[R]) Resolve(ctx context.Context, items []*enrich.Item[R]) {
+	texts := make([]string, len(items))
+	for i, it := range items {
+		texts[i] = it.Text
 	}
-	if len(texts) == 0 {
-		return nil
+	res, err := m.infer(ctx, texts)
+	if err == nil && len(res) != len(texts) {
+		err = fmt.Errorf("model returned %d results for %d texts", len(res), len(texts))
 	}
-	results, attempts, err := e.call(ctx, texts)
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("enrich batch %s with %s: %w", b.ID, e.name, ctx.Err())
+		m.calls.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			m.log.Warn("local model call failed", "stage", m.stage, "texts", len(texts), "err", err)
 		}
-		e.fail(b, owners, attempts, err)
-		return nil
+		for _, it := range items {
+			it.Err, it.Attempts = err, 1
+		}
+		return
 	}
-	for j, v := range results {
-		if e.cache != nil {
-			e.cache.Add(keys[j], v)
-		}
-		for _, i := range owners[j] {
-			e.set(&b.Records[i], v)
-		}
+	m.calls.WithLabelValues("ok").Inc()
+	for i, it := range items {
+		it.Result, it.Done = res[i], true
 	}
-	return nil
-}
-
-// call runs the model on texts with retries: up to maxAttempts tries, or
-// until ctx is done under the retry policy. A permanent error is not
-// retried, except under the retry policy; only inference failures
-// (gpu.Retryable) are transient. It returns the number of tries.
-func (e *engine[R]) call(ctx context.Context, texts []string) ([]R, int, error) {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 100 * time.Millisecond
-	bo.MaxInterval = 10 * time.Second
-	opts := []backoff.RetryOption{backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0)}
-	if e.policy != processor.PolicyRetry {
-		opts = append(opts, backoff.WithMaxTries(e.maxAttempts))
-	}
-	attempts := 0
-	res, err := backoff.Retry(ctx, func() ([]R, error) {
-		attempts++
-		res, err := e.infer(ctx, texts)
-		if err == nil && len(res) != len(texts) {
-			err = fmt.Errorf("model returned %d results for %d texts", len(res), len(texts))
-		}
-		if err != nil {
-			e.m.attempts.WithLabelValues("error").Inc()
-			if ctx.Err() == nil {
-				e.log.Warn("local model call failed", "stage", e.name, "texts", len(texts), "err", err)
-			}
-			if (processor.IsPermanent(err) || !gpu.Retryable(err)) && e.policy != processor.PolicyRetry {
-				return nil, backoff.Permanent(err)
-			}
-			return nil, err
-		}
-		e.m.attempts.WithLabelValues("ok").Inc()
-		return res, nil
-	}, opts...)
-	return res, attempts, err
-}
-
-// fail applies the failure policy to every record in owners.
-func (e *engine[R]) fail(b *processor.Batch, owners [][]int, attempts int, err error) {
-	n := 0
-	for _, recs := range owners {
-		for _, i := range recs {
-			n++
-			if e.policy == processor.PolicyDeadLetter {
-				b.Reject(i, e.name, processor.ClassStageFailed, err, attempts)
-			} else {
-				b.MarkFailed(i, e.name)
-			}
-		}
-	}
-	e.m.failures.WithLabelValues(string(e.policy)).Add(float64(n))
-	e.log.Error("local model stage gave up", "stage", e.name, "batch", b.ID,
-		"records", n, "policy", e.policy, "err", err)
 }

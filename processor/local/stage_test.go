@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/textpulse/textpulse/gpu"
+	"github.com/textpulse/textpulse/internal/promtest"
 	"github.com/textpulse/textpulse/processor"
 )
 
@@ -108,7 +108,7 @@ func TestEmotionStageSetsEveryRecordAndDeduplicates(t *testing.T) {
 	if b2.Records[0].EmotionLabel != emotions[1] {
 		t.Fatalf("cached record: label %q", b2.Records[0].EmotionLabel)
 	}
-	if hits := testutil.ToFloat64(s.e.m.cacheHits); hits != 1 {
+	if hits := promtest.Sum(t, reg, "textpulse_stage_cache_hits_total", nil); hits != 1 {
 		t.Fatalf("cache hits %v, want 1", hits)
 	}
 }

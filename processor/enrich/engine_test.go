@@ -1,0 +1,231 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/textpulse/textpulse/internal/promtest"
+	"github.com/textpulse/textpulse/processor"
+)
+
+// retryableErr is a failure that says it may pass when repeated.
+type retryableErr struct{ retry bool }
+
+func (e retryableErr) Error() string   { return fmt.Sprintf("retryable %v", e.retry) }
+func (e retryableErr) Retryable() bool { return e.retry }
+
+// wideErr is a failure of every request to the endpoint.
+type wideErr struct{}
+
+func (wideErr) Error() string      { return "bad key" }
+func (wideErr) EndpointWide() bool { return true }
+
+// fakeProvider upper-cases texts. It fails the texts in fail with err for
+// their first failures attempts, and counts what it was asked.
+type fakeProvider struct {
+	mu       sync.Mutex
+	fail     map[string]bool
+	failures int
+	err      error
+	unsettle bool
+	calls    int
+	seen     []string
+	tries    map[string]int
+}
+
+func (f *fakeProvider) Prepare(text string) (string, int) { return "<" + text + ">", len(text) }
+
+func (f *fakeProvider) Resolve(_ context.Context, items []*Item[string]) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	for _, it := range items {
+		f.seen = append(f.seen, it.Text)
+		f.tries[it.Text]++
+		switch {
+		case f.unsettle:
+		case f.fail[it.Text] && f.tries[it.Text] <= f.failures:
+			it.Err, it.Attempts = f.err, 2
+		default:
+			it.Result, it.Done = fmt.Sprintf("%s/%d", it.Text, it.Tokens), true
+		}
+	}
+}
+
+func (f *fakeProvider) Set(r *processor.Record, v string) { r.SentimentLabel = v }
+
+func newBatch(texts ...string) *processor.Batch {
+	b := processor.NewBatch("b1")
+	for i, t := range texts {
+		b.Append(processor.Record{Topic: "in", Offset: int64(i), Event: processor.Event{ID: t, Text: t}})
+	}
+	return b
+}
+
+func testConfig(policy processor.FailurePolicy, attempts int) Config {
+	return Config{Stage: "sentiment", Provider: "fake", Policy: policy, MaxAttempts: attempts,
+		InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond, CacheSize: 100, CacheScope: "m1"}
+}
+
+func TestEngineDeduplicatesAndCaches(t *testing.T) {
+	p := &fakeProvider{tries: map[string]int{}}
+	reg := prometheus.NewRegistry()
+	e, err := New[string](testConfig(processor.PolicySkip, 3), p, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatch("a", "bb", "a", "ccc", "bb")
+	if err := e.Enrich(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"<a>", "<bb>", "<ccc>"}; !slices.Equal(p.seen, want) {
+		t.Fatalf("provider saw %q, want the distinct prepared texts %q", p.seen, want)
+	}
+	for i, r := range b.Records {
+		if want := fmt.Sprintf("<%s>/%d", r.Text, len(r.Text)); r.SentimentLabel != want {
+			t.Errorf("record %d: %q, want %q", i, r.SentimentLabel, want)
+		}
+	}
+	b2 := newBatch("bb", "dddd")
+	if err := e.Enrich(t.Context(), b2); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.seen[3:]; !slices.Equal(got, []string{"<dddd>"}) {
+		t.Fatalf("second batch: provider saw %q, want only the new text", got)
+	}
+	if b2.Records[0].SentimentLabel != "<bb>/2" {
+		t.Fatalf("cached record: %q", b2.Records[0].SentimentLabel)
+	}
+	labels := map[string]string{"stage": "sentiment", "provider": "fake"}
+	for name, want := range map[string]float64{
+		"textpulse_stage_cache_lookups_total": 5,
+		"textpulse_stage_cache_hits_total":    1,
+		"textpulse_stage_cache_entries":       4,
+	} {
+		if got := promtest.Sum(t, reg, name, labels); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestEngineFailures(t *testing.T) {
+	transient := retryableErr{retry: true}
+	tests := []struct {
+		name         string
+		policy       processor.FailurePolicy
+		attempts     int
+		failures     int
+		err          error
+		wantCalls    int
+		wantFailed   bool
+		wantDead     bool
+		wantAttempts int
+	}{
+		{name: "retryable failure recovers within attempts", policy: processor.PolicySkip, attempts: 3, failures: 2, err: transient, wantCalls: 3},
+		{name: "skip after the last attempt", policy: processor.PolicySkip, attempts: 2, failures: 9, err: transient, wantCalls: 2, wantFailed: true},
+		{name: "dead letter counts every try", policy: processor.PolicyDeadLetter, attempts: 2, failures: 9, err: transient, wantCalls: 2, wantDead: true, wantAttempts: 4},
+		{name: "unmarked error is not retried", policy: processor.PolicySkip, attempts: 3, failures: 9, err: errors.New("boom"), wantCalls: 1, wantFailed: true},
+		{name: "non-retryable error is not retried", policy: processor.PolicySkip, attempts: 3, failures: 9, err: retryableErr{}, wantCalls: 1, wantFailed: true},
+		{name: "permanent error is not retried", policy: processor.PolicyDeadLetter, attempts: 3, failures: 9, err: processor.Permanent(transient), wantCalls: 1, wantDead: true, wantAttempts: 2},
+		{name: "endpoint-wide error is not retried", policy: processor.PolicySkip, attempts: 3, failures: 9, err: wideErr{}, wantCalls: 1, wantFailed: true},
+		{name: "retry policy tries every failure again", policy: processor.PolicyRetry, attempts: 1, failures: 4, err: errors.New("boom"), wantCalls: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakeProvider{tries: map[string]int{}, fail: map[string]bool{"<x>": true}, failures: tt.failures, err: tt.err}
+			reg := prometheus.NewRegistry()
+			e, err := New[string](testConfig(tt.policy, tt.attempts), p, slog.New(slog.DiscardHandler), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newBatch("x", "y", "x")
+			if err := e.Enrich(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			if p.calls != tt.wantCalls {
+				t.Errorf("attempts %d, want %d", p.calls, tt.wantCalls)
+			}
+			if p.tries["<y>"] != 1 {
+				t.Errorf("the good text was sent %d times, want once", p.tries["<y>"])
+			}
+			rej := b.Rejected()
+			for _, i := range []int{0, 2} {
+				r := b.Records[i]
+				failed := slices.Contains(r.FailedStages, "sentiment")
+				dl, dead := rej[i]
+				switch {
+				case failed != tt.wantFailed || dead != tt.wantDead:
+					t.Errorf("record %d: failed %v dead %v, want %v %v", i, failed, dead, tt.wantFailed, tt.wantDead)
+				case dead && (dl.Stage != "sentiment" || dl.Class != processor.ClassStageFailed || dl.Attempts != tt.wantAttempts):
+					t.Errorf("record %d: dead letter %+v, want stage sentiment, stage_failed, %d attempts", i, dl, tt.wantAttempts)
+				case !failed && !dead && r.SentimentLabel != "<x>/1":
+					t.Errorf("record %d: result %q", i, r.SentimentLabel)
+				}
+			}
+			wantPolicy := 0.0
+			if tt.wantFailed || tt.wantDead {
+				wantPolicy = 2
+			}
+			if got := promtest.Sum(t, reg, "textpulse_stage_failures_total", map[string]string{"policy": string(tt.policy)}); got != wantPolicy {
+				t.Errorf("failures_total = %v, want %v", got, wantPolicy)
+			}
+		})
+	}
+}
+
+func TestEngineStopsWithContext(t *testing.T) {
+	p := &fakeProvider{tries: map[string]int{}, fail: map[string]bool{"<x>": true}, failures: 1 << 30, err: wideErr{}}
+	e, err := New[string](testConfig(processor.PolicyRetry, 1), p, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	b := newBatch("x")
+	if err := e.Enrich(ctx, b); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Enrich error %v, want the context's deadline", err)
+	}
+	if len(b.Records[0].FailedStages) != 0 || len(b.Rejected()) != 0 {
+		t.Fatal("an abandoned batch got a failure policy applied")
+	}
+}
+
+func TestEngineReportsUnsettledItems(t *testing.T) {
+	p := &fakeProvider{tries: map[string]int{}, unsettle: true}
+	e, err := New[string](testConfig(processor.PolicyDeadLetter, 3), p, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatch("x")
+	if err := e.Enrich(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if dl, ok := b.Rejected()[0]; !ok || dl.Reason != ErrUnsettled.Error() {
+		t.Fatalf("dead letter %+v, want ErrUnsettled", dl)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no attempts", testConfig(processor.PolicySkip, 0)},
+		{"unknown policy", testConfig("drop", 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New[string](tt.cfg, &fakeProvider{}, slog.New(slog.DiscardHandler), nil); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
