@@ -278,7 +278,7 @@ func checkPromQL(where, expr string, m exportedMetrics) (used []string, errs []s
 func TestPrometheusQueriesNameExportedMetrics(t *testing.T) {
 	// The exported names do not depend on the server
 	// (TestConsumerMetricNames compares them); the first one serves.
-	m := consumerMetrics(t, testenv.ClickHouseServers(t)[0]).series
+	m := consumerMetrics(t).series
 	type expr struct{ where, text string }
 	var exprs []expr
 	for file, d := range loadDashboards(t) {

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -24,11 +23,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/textpulse/textpulse/internal/kafka"
-	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
 	"github.com/textpulse/textpulse/processor/deadletter"
 	"github.com/textpulse/textpulse/processor/llm"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // metricInfo is what a query may select of one exported metric family.
@@ -149,26 +147,18 @@ func labelNames(s string) []string {
 // consumerMetrics returns the metrics of the consumer, built by the same
 // constructors the consumer calls, registered on a recording registry:
 // the pipeline, dead letters, the API stages, the Kafka client (kprom) and
-// lag monitor, the ClickHouse sink (which needs the real server to
-// register; srv is the one it connects to) and the Go and process
+// lag monitor, the ClickHouse sink (built, not connected: its metrics
+// exist from construction, no server needed) and the Go and process
 // collectors. The GPU and local-model
 // stages need a model runtime to be built, so their metric names are read
 // from the Prometheus option literals of their source (gpu/, processor/local/).
-func consumerMetrics(t *testing.T, srv testenv.ClickHouseServer) consumerFamilies {
+func consumerMetrics(t *testing.T) consumerFamilies {
 	t.Helper()
-	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rec := &recorder{reg: prometheus.NewRegistry()}
 	rec.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	snk, err := sink.Open(ctx, sink.Config{
-		Addr: []string{srv.Addr}, Database: "default", Table: "events", Username: "default",
-		DialTimeout: 5e9, MaxOpenConns: 1,
-	}, log, rec)
-	if err != nil {
-		t.Fatalf("open sink: %v", err)
-	}
-	t.Cleanup(func() { _ = snk.Close() })
+	snk := clickhouse.New(clickhouse.DefaultConfig(), log, rec)
 
 	emb, err := llm.NewEmbeddingStage(llm.DefaultEmbeddingConfig(), log, rec)
 	if err != nil {
@@ -374,26 +364,17 @@ func labelsLiteral(e ast.Expr) ([]string, bool) {
 // counters only, base units, no camelCase, help text), and that the
 // metrics the dashboards and alerts rely on exist. The franz-go client
 // metrics (textpulse_kafka_*) and the Go and process collectors are named by
-// their libraries; their findings are logged, not failed. It runs with the
-// sink on each shared server, and both export the same series.
+// their libraries; their findings are logged, not failed. No server is
+// needed: every package registers its metrics at construction.
 func TestConsumerMetricNames(t *testing.T) {
-	names := map[string][]string{}
-	testenv.EachClickHouse(t, func(t *testing.T, srv testenv.ClickHouseServer) {
-		names[srv.Name] = checkConsumerMetricNames(t, srv)
-	})
-	if t.Failed() || len(names) != 2 {
-		return
-	}
-	if l, m := names["legacy"], names["modern"]; !slices.Equal(l, m) {
-		t.Errorf("the series differ by server:\nlegacy: %v\nmodern: %v", l, m)
-	}
+	checkConsumerMetricNames(t)
 }
 
-// checkConsumerMetricNames is TestConsumerMetricNames on one server; it
-// returns the sorted series names.
-func checkConsumerMetricNames(t *testing.T, srv testenv.ClickHouseServer) []string {
+// checkConsumerMetricNames is TestConsumerMetricNames; it returns the
+// sorted series names.
+func checkConsumerMetricNames(t *testing.T) []string {
 	t.Helper()
-	cf := consumerMetrics(t, srv)
+	cf := consumerMetrics(t)
 	m := cf.series
 	problems, err := promlint.NewWithMetricFamilies(cf.families).Lint()
 	if err != nil {

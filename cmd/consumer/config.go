@@ -18,7 +18,7 @@ import (
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/internal/secret"
 	"github.com/textpulse/textpulse/processor"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // envPrefix prefixes every environment variable that sets a config key:
@@ -30,7 +30,7 @@ type Config struct {
 	Kafka      kafka.Config           `koanf:"kafka"`
 	Decode     processor.DecodeConfig `koanf:"decode"`
 	Batch      processor.BatchConfig  `koanf:"batch"`
-	ClickHouse sink.Config            `koanf:"clickhouse"`
+	ClickHouse clickhouse.Config      `koanf:"clickhouse"`
 	Stages     StagesConfig           `koanf:"stages"`
 	ORT        ORTConfig              `koanf:"ort"`
 	HTTP       HTTPConfig             `koanf:"http"`
@@ -62,7 +62,7 @@ func DefaultConfig() Config {
 		Kafka:          kafka.DefaultConfig(),
 		Decode:         processor.DefaultDecodeConfig(),
 		Batch:          processor.DefaultBatchConfig(),
-		ClickHouse:     sink.DefaultConfig(),
+		ClickHouse:     clickhouse.DefaultConfig(),
 		Stages:         defaultStagesConfig(),
 		HTTP:           HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:            LogConfig{Level: "info", Format: "json"},

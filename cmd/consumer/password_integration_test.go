@@ -10,7 +10,7 @@ import (
 
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // TestClickHousePasswordOnModernServer writes through a user with a
@@ -45,8 +45,8 @@ func TestClickHousePasswordOnModernServer(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s passed with a wrong password:\n%s", cmd, out)
 			}
-			if cmd == "run" && !errors.Is(err, sink.ErrAuthentication) {
-				t.Errorf("run: %v, want sink.ErrAuthentication", err)
+			if cmd == "run" && !errors.Is(err, clickhouse.ErrAuthentication) {
+				t.Errorf("run: %v, want clickhouse.ErrAuthentication", err)
 			}
 			if !strings.Contains(out+err.Error(), "clickhouse authentication failed") {
 				t.Errorf("%s output lacks the authentication error:\n%s\n%v", cmd, out, err)

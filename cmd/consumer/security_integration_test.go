@@ -12,7 +12,7 @@ import (
 
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // secureEnv is a broker that accepts only SASL over TLS and a ClickHouse
@@ -237,11 +237,11 @@ func TestSecureKafkaAndClickHouse(t *testing.T) {
 		{name: "wrong clickhouse password at run", cmd: "run",
 			extra: []string{"--kafka.sasl.mechanism", "scram-sha-512", "--kafka.sasl.username", e.scramUser,
 				"--kafka.sasl.password", e.scramPass, "--clickhouse.password", "not-the-password"},
-			want: []string{"clickhouse authentication failed"}, wantIs: sink.ErrAuthentication},
+			want: []string{"clickhouse authentication failed"}, wantIs: clickhouse.ErrAuthentication},
 		{name: "unknown clickhouse user at run", cmd: "run",
 			extra: []string{"--kafka.sasl.mechanism", "scram-sha-512", "--kafka.sasl.username", e.scramUser,
 				"--kafka.sasl.password", e.scramPass, "--clickhouse.username", "default"},
-			want: []string{"clickhouse authentication failed"}, wantIs: sink.ErrAuthentication},
+			want: []string{"clickhouse authentication failed"}, wantIs: clickhouse.ErrAuthentication},
 		{name: "untrusted kafka certificate at check", cmd: "check",
 			extra: []string{"--kafka.sasl.mechanism", "scram-sha-512", "--kafka.sasl.username", e.scramUser,
 				"--kafka.sasl.password", e.scramPass, "--clickhouse.password_file", chPassFile,

@@ -28,7 +28,7 @@ import (
 	"github.com/textpulse/textpulse/internal/kafka"
 	"github.com/textpulse/textpulse/processor"
 	"github.com/textpulse/textpulse/processor/deadletter"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // shutdownGrace bounds closing the Kafka client and the HTTP server after
@@ -61,23 +61,27 @@ func newRegistry() *prometheus.Registry {
 
 // openSink connects to ClickHouse, retrying until it answers or ctx is done,
 // so that the consumer can start before the server.
-func openSink(ctx context.Context, cfg sink.Config, log *slog.Logger, reg prometheus.Registerer) (*sink.ClickHouse, error) {
+func openSink(ctx context.Context, cfg clickhouse.Config, log *slog.Logger, reg prometheus.Registerer) (*clickhouse.Sink, error) {
+	snk := clickhouse.New(cfg, log, reg)
 	bo := backoff.NewExponentialBackOff()
 	bo.MaxInterval = 10 * time.Second
 	attempt := 0
-	return backoff.Retry(ctx, func() (*sink.ClickHouse, error) {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempt++
-		s, err := sink.Open(ctx, cfg, log, reg)
-		if errors.Is(err, sink.ErrAuthentication) {
+		err := snk.Connect(ctx)
+		if errors.Is(err, clickhouse.ErrAuthentication) {
 			// Refused credentials stay refused: fail instead of retrying.
-			return nil, backoff.Permanent(err)
+			return struct{}{}, backoff.Permanent(err)
 		}
 		if err != nil {
 			log.Warn("connect to clickhouse, will retry", "addr", strings.Join(cfg.Addr, ","), "attempt", attempt, "err", err)
-			return nil, err
 		}
-		return s, nil
+		return struct{}{}, err
 	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		return nil, err
+	}
+	return snk, nil
 }
 
 // runConsumer is the run command: connect, migrate if asked, consume until
@@ -102,8 +106,8 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer func() { _ = snk.Close() }()
 	log.Info("clickhouse connected", "server_version", snk.Version().String(), "dialect", snk.Dialect().String())
 	if cfg.MigrateOnStart {
-		if _, err := snk.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate on start: %w", err)
+		if err := migrateOnStart(ctx, snk); err != nil {
+			return err
 		}
 	}
 
@@ -118,29 +122,12 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}()
 	deps.Stages = stages.stages
-	if cfg.Kafka.DeadLetterTopic != "" {
-		pl, err := cfg.Kafka.ProducerOpts()
-		if err != nil {
-			return err
-		}
-		dlqClient, err := kgo.NewClient(pl...)
-		if err != nil {
-			return fmt.Errorf("create dead-letter producer: %w", err)
-		}
-		defer dlqClient.Close()
-		if cfg.Kafka.CreateDeadLetterTopic {
-			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			created, err := kafka.EnsureTopic(tctx, dlqClient, cfg.Kafka.DeadLetterTopic, 1)
-			cancel()
-			if err != nil {
-				return err
-			}
-			if created {
-				log.Info("dead-letter topic created", "topic", cfg.Kafka.DeadLetterTopic)
-			}
-		}
-		deps.DeadLetters = deadletter.NewProducer(dlqClient, cfg.Kafka.DeadLetterTopic, log, reg)
+	dls, closeDLQ, err := deadLetters(ctx, cfg.Kafka, log, reg)
+	if err != nil {
+		return err
 	}
+	defer closeDLQ()
+	deps.DeadLetters = dls
 	p, err := processor.New(cfg.Batch, cfg.Decode, deps)
 	if err != nil {
 		return fmt.Errorf("build pipeline: %w", err)
@@ -191,14 +178,58 @@ func closeClient(cl *kgo.Client, log *slog.Logger) {
 	}
 }
 
+// pinger checks that a dependency answers; Ping may block until ctx is
+// done, and an error means it does not answer now.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// migrateOnStart applies the pending migrations before consuming.
+func migrateOnStart(ctx context.Context, m migrator) error {
+	if _, err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate on start: %w", err)
+	}
+	return nil
+}
+
+// deadLetters returns the dead-letter producer of cfg, creating its topic
+// when asked, and a function that closes it; with no dead-letter topic it
+// returns nil (dead letters are counted and dropped).
+func deadLetters(ctx context.Context, cfg kafka.Config, log *slog.Logger, reg prometheus.Registerer) (processor.DeadLetterSink, func(), error) {
+	if cfg.DeadLetterTopic == "" {
+		return nil, func() {}, nil
+	}
+	pl, err := cfg.ProducerOpts()
+	if err != nil {
+		return nil, nil, err
+	}
+	dlqClient, err := kgo.NewClient(pl...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create dead-letter producer: %w", err)
+	}
+	if cfg.CreateDeadLetterTopic {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		created, err := kafka.EnsureTopic(tctx, dlqClient, cfg.DeadLetterTopic, 1)
+		cancel()
+		if err != nil {
+			dlqClient.Close()
+			return nil, nil, err
+		}
+		if created {
+			log.Info("dead-letter topic created", "topic", cfg.DeadLetterTopic)
+		}
+	}
+	return deadletter.NewProducer(dlqClient, cfg.DeadLetterTopic, log, reg), dlqClient.Close, nil
+}
+
 // healthState answers /readyz once the pipeline and sink exist.
 type healthState struct {
 	mu   sync.Mutex
 	p    *processor.Pipeline
-	sink *sink.ClickHouse
+	sink pinger
 }
 
-func (h *healthState) set(p *processor.Pipeline, s *sink.ClickHouse) {
+func (h *healthState) set(p *processor.Pipeline, s pinger) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.p, h.sink = p, s

@@ -1,4 +1,4 @@
-package sink
+package clickhouse
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // every migration not yet recorded in the schema_migrations table, in order,
 // and returns the names of those it applied. It is safe to run repeatedly
 // and from several processes (every statement is idempotent).
-func (c *ClickHouse) Migrate(ctx context.Context) ([]string, error) {
+func (c *Sink) Migrate(ctx context.Context) ([]string, error) {
 	o := c.Options()
 	boot, err := schemas.Bootstrap(o)
 	if err != nil {
@@ -74,7 +74,7 @@ func (c *ClickHouse) Migrate(ctx context.Context) ([]string, error) {
 // from the configured one (another distance or dimension): CREATE TABLE IF
 // NOT EXISTS keeps the old table, and rows of the new length would never
 // reach it.
-func (c *ClickHouse) checkVectorIndex(ctx context.Context) error {
+func (c *Sink) checkVectorIndex(ctx context.Context) error {
 	o := c.Options().WithDefaults()
 	var got string
 	row := c.conn.QueryRow(ctx, "SELECT type_full FROM system.data_skipping_indices WHERE database = '"+o.Database+
@@ -92,7 +92,7 @@ func (c *ClickHouse) checkVectorIndex(ctx context.Context) error {
 // checkMetadataType refuses a main table whose metadata column has another
 // type than clickhouse.metadata_type asks for: the sink does not convert an
 // existing table.
-func (c *ClickHouse) checkMetadataType(ctx context.Context) error {
+func (c *Sink) checkMetadataType(ctx context.Context) error {
 	o := c.Options().WithDefaults()
 	table := o.Table
 	if o.Clustered() {
@@ -113,7 +113,7 @@ func (c *ClickHouse) checkMetadataType(ctx context.Context) error {
 
 // SchemaVersion returns the highest applied migration, 0 when none is, and
 // the latest migration this binary knows.
-func (c *ClickHouse) SchemaVersion(ctx context.Context) (applied, latest int, err error) {
+func (c *Sink) SchemaVersion(ctx context.Context) (applied, latest int, err error) {
 	migs, err := schemas.Migrations(c.Options())
 	if err != nil {
 		return 0, 0, fmt.Errorf("schema version: %w", err)
@@ -129,7 +129,7 @@ func (c *ClickHouse) SchemaVersion(ctx context.Context) (applied, latest int, er
 	return applied, latest, nil
 }
 
-func (c *ClickHouse) appliedVersions(ctx context.Context) (map[int]bool, error) {
+func (c *Sink) appliedVersions(ctx context.Context) (map[int]bool, error) {
 	q, err := schemas.AppliedVersionsSQL(c.Options())
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)

@@ -1,10 +1,10 @@
-package sink
+package clickhouse
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // ErrAuthentication means the server refused the credentials: an unknown
@@ -14,7 +14,7 @@ var ErrAuthentication = errors.New("clickhouse authentication failed")
 
 // isAuthError reports server errors that refuse the credentials.
 func isAuthError(err error) bool {
-	var ex *clickhouse.Exception
+	var ex *ch.Exception
 	if !errors.As(err, &ex) {
 		return false
 	}
@@ -93,7 +93,7 @@ func isSchemaCode(code int32) bool {
 // classify sorts an INSERT error. Anything not known to be data- or
 // schema-related is transient: keep retrying rather than drop rows.
 func classify(err error) errorClass {
-	var ex *clickhouse.Exception
+	var ex *ch.Exception
 	if errors.As(err, &ex) {
 		switch {
 		case isDataCode(ex.Code):

@@ -1,4 +1,4 @@
-package sink
+package clickhouse
 
 import (
 	"context"
@@ -20,7 +20,7 @@ const storedTimeout = time.Minute
 // (a range scan of one partition's rows, without FINAL). The pipeline calls
 // it once when it takes a partition over, so what it returns is bounded by
 // what the previous owner had in flight.
-func (c *ClickHouse) StoredOffsets(ctx context.Context, topic string, partition int32, from int64) ([]processor.OffsetRange, error) {
+func (c *Sink) StoredOffsets(ctx context.Context, topic string, partition int32, from int64) ([]processor.OffsetRange, error) {
 	ranges, err := c.storedOffsets(ctx, topic, partition, from)
 	// The read is a request to the server like an INSERT: a partition taken
 	// over while ClickHouse is down shows as the sink being down.
@@ -33,7 +33,7 @@ func (c *ClickHouse) StoredOffsets(ctx context.Context, topic string, partition 
 	return ranges, err
 }
 
-func (c *ClickHouse) storedOffsets(ctx context.Context, topic string, partition int32, from int64) ([]processor.OffsetRange, error) {
+func (c *Sink) storedOffsets(ctx context.Context, topic string, partition int32, from int64) ([]processor.OffsetRange, error) {
 	ctx, cancel := context.WithTimeout(ctx, storedTimeout)
 	defer cancel()
 	q := "SELECT kafka_offset FROM " + quoteIdent(c.cfg.Database) + "." + quoteIdent(c.Options().InsertTable()) +
@@ -80,7 +80,7 @@ func dedupWindow(engine string) (string, bool) {
 // why: exactly once where the main table deduplicates retried INSERTs by
 // their token (modern servers, with a deduplication window), at least once
 // elsewhere.
-func (c *ClickHouse) Guarantee(ctx context.Context) (exact bool, why string, err error) {
+func (c *Sink) Guarantee(ctx context.Context) (exact bool, why string, err error) {
 	server := "ClickHouse " + c.version.String()
 	if c.dialect != schemas.DialectModern {
 		return false, server + " has no insert deduplication tokens: an INSERT retried after it landed stores its rows twice until a merge collapses them; count with FINAL", nil

@@ -1,4 +1,4 @@
-package sink
+package clickhouse
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,4 +1,4 @@
-package sink_test
+package clickhouse_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/textpulse/textpulse/internal/itest"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // TestClusterMode runs the sink in cluster mode against a real cluster of
@@ -24,8 +24,8 @@ func TestClusterMode(t *testing.T) {
 	const cluster = "tp_cluster"
 	nodes := itest.StartClickHouseCluster(t, cluster, 2)
 	ctx := t.Context()
-	open := func(addr string) (*sink.ClickHouse, sink.Config) {
-		cfg := sink.DefaultConfig()
+	open := func(addr string) (*clickhouse.Sink, clickhouse.Config) {
+		cfg := clickhouse.DefaultConfig()
 		cfg.Addr = []string{addr}
 		cfg.Database = "clustertest"
 		cfg.Cluster = cluster
@@ -33,7 +33,7 @@ func TestClusterMode(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		s, err := sink.Open(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)), prometheus.NewRegistry())
+		s, err := connect(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}

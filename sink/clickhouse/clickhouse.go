@@ -1,7 +1,7 @@
-// Package sink writes enriched rows to ClickHouse over the native protocol:
+// Package clickhouse is the ClickHouse sink: it writes enriched rows to ClickHouse over the native protocol:
 // one columnar INSERT per batch, retried with backoff while the server is
 // unavailable, and the schema migrations that create the tables.
-package sink
+package clickhouse
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,7 +132,7 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse.%w", err))
 	}
-	// The dialect is known only once connected (Open checks the options
+	// The dialect is known only once connected (Connect checks the options
 	// against the server); here every option that some server accepts
 	// passes.
 	o := c.schemaOptions(schemas.DialectModern)
@@ -142,9 +142,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ClickHouse is the sink. It is safe for concurrent use: batches in flight
-// are inserted in parallel over the connection pool.
-type ClickHouse struct {
+// Sink is the ClickHouse sink. New builds it without connecting; Connect
+// opens the connection pool and finds the server's dialect, and must
+// succeed before any other method is called. After that it is safe for
+// concurrent use: batches in flight are inserted in parallel over the pool.
+type Sink struct {
 	conn    driver.Conn
 	cfg     Config
 	version schemas.Version
@@ -155,58 +157,74 @@ type ClickHouse struct {
 	m       *metrics
 }
 
-// Open connects, reads the server version to pick the DDL dialect, and
-// returns the sink. It does not create tables; see Migrate.
-func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*ClickHouse, error) {
-	password, err := secret.Resolve(cfg.Password, cfg.PasswordFile)
+// New returns the sink for cfg, which the caller has validated, with its
+// metrics registered on reg. It does not connect; see Connect. It does not
+// create tables; see Migrate.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Sink {
+	return &Sink{cfg: cfg, log: log, m: newMetrics(reg), columns: schemas.Columns()}
+}
+
+// Connect opens the connection pool, reads the server version to pick the
+// DDL dialect and checks that the server can hold the configured options.
+// A failed Connect leaves the sink unconnected and may be called again;
+// ErrAuthentication means retrying with the same credentials cannot help.
+func (c *Sink) Connect(ctx context.Context) error {
+	opts, err := c.cfg.options()
+	if err != nil {
+		return err
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return fmt.Errorf("open clickhouse %v: %w", c.cfg.Addr, err)
+	}
+	c.conn = conn
+	err = c.detect(ctx)
+	if err == nil {
+		err = c.checkServer()
+	}
+	if err != nil {
+		_ = conn.Close()
+		c.conn = nil
+		return err
+	}
+	c.insert = insertSQL(c.cfg.Database, c.Options().InsertTable(), schemas.InsertColumns())
+	return nil
+}
+
+// options returns the driver options of the configuration, with the
+// password resolved.
+func (c Config) options() (*ch.Options, error) {
+	password, err := secret.Resolve(c.Password, c.PasswordFile)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse password: %w", err)
 	}
-	tc, err := cfg.TLS.Build()
+	tc, err := c.TLS.Build()
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse tls: %w", err)
 	}
-	opts := &clickhouse.Options{
-		Addr: cfg.Addr,
-		Auth: clickhouse.Auth{Database: "default", Username: cfg.Username, Password: password.Reveal()},
+	opts := &ch.Options{
+		Addr: c.Addr,
+		Auth: ch.Auth{Database: "default", Username: c.Username, Password: password.Reveal()},
 		TLS:  tc,
-		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+		ClientInfo: ch.ClientInfo{Products: []struct{ Name, Version string }{
 			{Name: "textpulse", Version: "1"},
 		}},
-		DialTimeout:      cfg.DialTimeout,
-		MaxOpenConns:     cfg.MaxOpenConns,
-		MaxIdleConns:     cfg.MaxOpenConns,
+		DialTimeout:      c.DialTimeout,
+		MaxOpenConns:     c.MaxOpenConns,
+		MaxIdleConns:     c.MaxOpenConns,
 		ConnMaxLifetime:  time.Hour,
-		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
+		ConnOpenStrategy: ch.ConnOpenRoundRobin,
 	}
-	switch cfg.Compression {
+	switch c.Compression {
 	case "lz4":
-		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+		opts.Compression = &ch.Compression{Method: ch.CompressionLZ4}
 	case "zstd":
-		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
+		opts.Compression = &ch.Compression{Method: ch.CompressionZSTD}
 	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %v: %w", cfg.Addr, err)
-	}
-	c := &ClickHouse{conn: conn, cfg: cfg, log: log}
-	if err := c.detect(ctx); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	// Metrics are registered only once the server answered, so that a
-	// caller may retry Open with the same registerer.
-	if err := c.checkServer(); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	c.m = newMetrics(reg)
-	c.columns = schemas.Columns()
-	c.insert = insertSQL(cfg.Database, c.Options().InsertTable(), schemas.InsertColumns())
-	return c, nil
+	return opts, nil
 }
 
-func (c *ClickHouse) detect(ctx context.Context) error {
+func (c *Sink) detect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	if err := c.conn.Ping(ctx); err != nil {
@@ -226,7 +244,7 @@ func (c *ClickHouse) detect(ctx context.Context) error {
 
 // checkServer refuses options that the server cannot hold, such as JSON
 // metadata on 18.16.
-func (c *ClickHouse) checkServer() error {
+func (c *Sink) checkServer() error {
 	o := c.Options()
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("clickhouse %v (server %s): %w", c.cfg.Addr, c.version, err)
@@ -237,14 +255,14 @@ func (c *ClickHouse) checkServer() error {
 	return nil
 }
 
-// Version returns the server version found at Open.
-func (c *ClickHouse) Version() schemas.Version { return c.version }
+// Version returns the server version found by Connect.
+func (c *Sink) Version() schemas.Version { return c.version }
 
 // Dialect returns the DDL dialect used for the server.
-func (c *ClickHouse) Dialect() schemas.Dialect { return c.dialect }
+func (c *Sink) Dialect() schemas.Dialect { return c.dialect }
 
 // Options returns the schema options for the server and configuration.
-func (c *ClickHouse) Options() schemas.Options {
+func (c *Sink) Options() schemas.Options {
 	return c.cfg.schemaOptions(c.dialect)
 }
 
@@ -277,7 +295,7 @@ func (c Config) vectorIndex() string {
 }
 
 // Ping checks that the server answers.
-func (c *ClickHouse) Ping(ctx context.Context) error {
+func (c *Sink) Ping(ctx context.Context) error {
 	if err := c.conn.Ping(ctx); err != nil {
 		return fmt.Errorf("ping clickhouse: %w", err)
 	}
@@ -285,10 +303,13 @@ func (c *ClickHouse) Ping(ctx context.Context) error {
 }
 
 // Conn returns the underlying connection, for queries outside the write path.
-func (c *ClickHouse) Conn() driver.Conn { return c.conn }
+func (c *Sink) Conn() driver.Conn { return c.conn }
 
-// Close closes the connection pool.
-func (c *ClickHouse) Close() error {
+// Close closes the connection pool, if Connect opened one.
+func (c *Sink) Close() error {
+	if c.conn == nil {
+		return nil
+	}
 	if err := c.conn.Close(); err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
@@ -301,7 +322,7 @@ func (c *ClickHouse) Close() error {
 // modern servers the INSERT carries a deduplication token derived from the
 // batch offsets, so a retry of an INSERT that did land is dropped by the
 // server.
-func (c *ClickHouse) Write(ctx context.Context, b *processor.Batch) error {
+func (c *Sink) Write(ctx context.Context, b *processor.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
@@ -347,11 +368,11 @@ func (c *ClickHouse) Write(ctx context.Context, b *processor.Batch) error {
 }
 
 // insertOnce sends one INSERT with the columns of b.
-func (c *ClickHouse) insertOnce(ctx context.Context, b *processor.Batch) error {
+func (c *Sink) insertOnce(ctx context.Context, b *processor.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.InsertTimeout)
 	defer cancel()
 	if settings := schemas.InsertSettings(c.Options(), b.DedupToken()); len(settings) > 0 {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings(settings)))
+		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings(settings)))
 	}
 	batch, err := c.conn.PrepareBatch(ctx, c.insert, driver.WithReleaseConnection())
 	if err != nil {

@@ -1,4 +1,4 @@
-package sink_test
+package clickhouse_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // openTestSink opens a sink on srv with a database of its own, dropped
 // when t ends.
-func openTestSink(t *testing.T, srv testenv.ClickHouseServer) (*sink.ClickHouse, sink.Config) {
+func openTestSink(t *testing.T, srv testenv.ClickHouseServer) (*clickhouse.Sink, clickhouse.Config) {
 	t.Helper()
-	cfg := sink.DefaultConfig()
+	cfg := clickhouse.DefaultConfig()
 	cfg.Addr = []string{srv.Addr}
 	cfg.Database = testenv.Name("sinktest")
 	cfg.RetryInitial = 10 * time.Millisecond
@@ -28,7 +28,7 @@ func openTestSink(t *testing.T, srv testenv.ClickHouseServer) (*sink.ClickHouse,
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	s, err := sink.Open(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, err := connect(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,4 +167,13 @@ func testWriteWithoutTablesKeepsRetrying(t *testing.T, srv testenv.ClickHouseSer
 	if !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		t.Fatalf("write returned before ctx ended: %v", err)
 	}
+}
+
+// connect returns a sink for cfg, connected.
+func connect(ctx context.Context, cfg clickhouse.Config, log *slog.Logger, reg prometheus.Registerer) (*clickhouse.Sink, error) {
+	s := clickhouse.New(cfg, log, reg)
+	if err := s.Connect(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

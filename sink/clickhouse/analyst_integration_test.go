@@ -1,4 +1,4 @@
-package sink_test
+package clickhouse_test
 
 import (
 	"context"
@@ -17,12 +17,12 @@ import (
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
 	"github.com/textpulse/textpulse/schemas"
-	"github.com/textpulse/textpulse/sink"
+	"github.com/textpulse/textpulse/sink/clickhouse"
 )
 
 // openAnalystSink opens a sink on addr for the database db with edit applied
 // to a test configuration, and drops the database at the end of t.
-func openAnalystSink(t *testing.T, addr, db string, edit func(*sink.Config)) (*sink.ClickHouse, error) {
+func openAnalystSink(t *testing.T, addr, db string, edit func(*clickhouse.Config)) (*clickhouse.Sink, error) {
 	t.Helper()
 	s, err := openSharedSink(t, addr, db, edit)
 	if err == nil {
@@ -33,9 +33,9 @@ func openAnalystSink(t *testing.T, addr, db string, edit func(*sink.Config)) (*s
 
 // openSharedSink is openAnalystSink without the drop, for a database that
 // another sink of the test owns.
-func openSharedSink(t *testing.T, addr, db string, edit func(*sink.Config)) (*sink.ClickHouse, error) {
+func openSharedSink(t *testing.T, addr, db string, edit func(*clickhouse.Config)) (*clickhouse.Sink, error) {
 	t.Helper()
-	cfg := sink.DefaultConfig()
+	cfg := clickhouse.DefaultConfig()
 	cfg.Addr = []string{addr}
 	cfg.Database = db
 	cfg.RetryInitial = 10 * time.Millisecond
@@ -44,7 +44,7 @@ func openSharedSink(t *testing.T, addr, db string, edit func(*sink.Config)) (*si
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sink.Open(t.Context(), cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, err := connect(t.Context(), cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func exampleQuery(t *testing.T, o schemas.Options, name string) string {
 // server, and runs the example nearest-neighbour and metadata queries.
 func TestVectorIndexAndJSONMetadataOnModernServer(t *testing.T) {
 	addr := testenv.Lookup(t, testenv.EnvClickHouseModern)
-	s, err := openAnalystSink(t, addr, testenv.Name("sinkvec"), func(c *sink.Config) {
+	s, err := openAnalystSink(t, addr, testenv.Name("sinkvec"), func(c *clickhouse.Config) {
 		c.MetadataType, c.VectorIndex, c.EmbeddingDims = "json", "hnsw", 3
 	})
 	if err != nil {
@@ -239,7 +239,7 @@ func TestAnalystOptionsOnExistingTables(t *testing.T) {
 	addr := testenv.Lookup(t, testenv.EnvClickHouseModern)
 	ctx := t.Context()
 	db := testenv.Name("sinkopts")
-	plain, err := openAnalystSink(t, addr, db, func(*sink.Config) {})
+	plain, err := openAnalystSink(t, addr, db, func(*clickhouse.Config) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,16 +247,16 @@ func TestAnalystOptionsOnExistingTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("json metadata on a string table", func(t *testing.T) {
-		s, err := openSharedSink(t, addr, db, func(c *sink.Config) { c.MetadataType = "json" })
+		s, err := openSharedSink(t, addr, db, func(c *clickhouse.Config) { c.MetadataType = "json" })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Migrate(ctx); !errors.Is(err, sink.ErrMetadataType) || !strings.Contains(err.Error(), "is String") {
-			t.Fatalf("Migrate = %v, want %v naming the String column", err, sink.ErrMetadataType)
+		if _, err := s.Migrate(ctx); !errors.Is(err, clickhouse.ErrMetadataType) || !strings.Contains(err.Error(), "is String") {
+			t.Fatalf("Migrate = %v, want %v naming the String column", err, clickhouse.ErrMetadataType)
 		}
 	})
 	t.Run("vector index added to an existing table", func(t *testing.T) {
-		s, err := openSharedSink(t, addr, db, func(c *sink.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 3 })
+		s, err := openSharedSink(t, addr, db, func(c *clickhouse.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 3 })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,32 +276,32 @@ func TestAnalystOptionsOnExistingTables(t *testing.T) {
 		}
 	})
 	t.Run("vector index of another dimension", func(t *testing.T) {
-		s, err := openSharedSink(t, addr, db, func(c *sink.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 4 })
+		s, err := openSharedSink(t, addr, db, func(c *clickhouse.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 4 })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Migrate(ctx); !errors.Is(err, sink.ErrVectorIndex) || !strings.Contains(err.Error(), "'cosineDistance', 3)") {
-			t.Fatalf("Migrate = %v, want %v naming the existing index", err, sink.ErrVectorIndex)
+		if _, err := s.Migrate(ctx); !errors.Is(err, clickhouse.ErrVectorIndex) || !strings.Contains(err.Error(), "'cosineDistance', 3)") {
+			t.Fatalf("Migrate = %v, want %v naming the existing index", err, clickhouse.ErrVectorIndex)
 		}
 	})
 }
 
-// TestAnalystOptionsRefusedOnLegacyServer checks that Open names the option
+// TestAnalystOptionsRefusedOnLegacyServer checks that Connect names the option
 // that ClickHouse 18.16 cannot hold.
 func TestAnalystOptionsRefusedOnLegacyServer(t *testing.T) {
 	addr := testenv.ClickHouseAddr(t)
 	for _, tc := range []struct {
 		name, option string
-		edit         func(*sink.Config)
+		edit         func(*clickhouse.Config)
 	}{
-		{"json metadata", "MetadataType", func(c *sink.Config) { c.MetadataType = "json" }},
-		{"vector index", "VectorIndex", func(c *sink.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 3 }},
+		{"json metadata", "MetadataType", func(c *clickhouse.Config) { c.MetadataType = "json" }},
+		{"vector index", "VectorIndex", func(c *clickhouse.Config) { c.VectorIndex, c.EmbeddingDims = "hnsw", 3 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := openAnalystSink(t, addr, testenv.Name("sinklegacy"), tc.edit)
 			var oe *schemas.OptionError
 			if !errors.As(err, &oe) || oe.Option != tc.option || !strings.Contains(err.Error(), "18.16") {
-				t.Fatalf("Open = %v, want an option error for %s naming the server version", err, tc.option)
+				t.Fatalf("Connect = %v, want an option error for %s naming the server version", err, tc.option)
 			}
 		})
 	}
