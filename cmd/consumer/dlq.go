@@ -351,6 +351,8 @@ func writeSummary(w io.Writer, s *dlqSummary) error {
 	return tw.Flush()
 }
 
+// replayDLQ replays the dead letters o selects and prints the report; a
+// report that cannot be written fails the command.
 func replayDLQ(ctx context.Context, connOpts, prodOpts []kgo.Opt, o dlqOptions, stdout, stderr io.Writer) error {
 	var prod *kgo.Client
 	if !o.dryRun {
