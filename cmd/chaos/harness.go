@@ -498,38 +498,22 @@ type dlqInfo struct {
 }
 
 func (h *harness) readDLQ(ctx context.Context) (*dlqInfo, error) {
-	le, err := h.adm.ListEndOffsets(ctx, h.dlq)
-	if err != nil {
-		return nil, err
-	}
-	var want int64
-	le.Each(func(o kadm.ListedOffset) { want += o.Offset })
 	out := &dlqInfo{coords: map[[2]int64]int{}, classes: map[string]int{}}
-	if want == 0 {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.o.brokers), kgo.ConsumeTopics(h.dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for int64(out.records) < want {
-		fs := cl.PollFetches(rctx)
-		if err := rctx.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %d of %d: %w", h.dlq, out.records, want, err)
+	var want int64
+	err := deadletter.Scan(rctx, []kgo.Opt{kgo.SeedBrokers(h.o.brokers)}, h.dlq, func(n int64) { want = n }, func(l deadletter.Letter) bool {
+		out.records++
+		if l.Err != nil || l.Info.Topic != h.topic {
+			out.classes["(bad headers)"]++
+			return true
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out.records++
-			info, err := deadletter.ParseDeadLetterHeaders(r.Headers)
-			if err != nil || info.Topic != h.topic {
-				out.classes["(bad headers)"]++
-				return
-			}
-			out.coords[[2]int64{int64(info.Partition), info.Offset}]++
-			out.classes[string(info.Class)]++
-		})
+		out.coords[[2]int64{int64(l.Info.Partition), l.Info.Offset}]++
+		out.classes[string(l.Info.Class)]++
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %d of %d: %w", h.dlq, out.records, want, err)
 	}
 	return out, nil
 }

@@ -15,18 +15,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/textpulse/textpulse/processor/deadletter"
 )
-
-// replayChunk is how many dead letters one synchronous produce sends.
-const replayChunk = 500
-
-// errReplayIncomplete is returned by replay when some dead letters were not
-// sent.
-var errReplayIncomplete = errors.New("replay incomplete")
 
 // dlqFilter selects dead letters.
 type dlqFilter struct {
@@ -222,99 +214,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	return replayDLQ(ctx, connOpts, append(prodOpts, kgo.ProducerBatchMaxBytes(replayMaxBytes)), opts, stdout, stderr)
-}
-
-// replayMaxBytes lets a replay produce records as large as the broker's
-// topic accepts; the broker still enforces its own max.message.bytes.
-const replayMaxBytes = 64 << 20
-
-// dlqLetter is one dead letter read from the topic.
-type dlqLetter struct {
-	rec  *kgo.Record
-	info deadletter.Info
-	err  error
-}
-
-// scanDLQ reads topic from its start offsets to the end offsets it has when
-// the scan starts, calling fn for each record in offset order per
-// partition; fn returning false stops the scan. Before the first record it
-// passes the number of records in the range to total.
-func scanDLQ(ctx context.Context, connOpts []kgo.Opt, topic string, total func(int64), fn func(dlqLetter) bool) error {
-	cl, err := kgo.NewClient(connOpts...)
-	if err != nil {
-		return fmt.Errorf("create kafka client: %w", err)
-	}
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		cl.Close()
-		return fmt.Errorf("list start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	cl.Close()
-	if err != nil {
-		return fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	from := make(map[int32]kgo.Offset)
-	left := make(map[int32]int64)
-	var n int64
-	starts.Each(func(o kadm.ListedOffset) {
-		end, _ := ends.Lookup(topic, o.Partition)
-		if end.Offset > o.Offset {
-			from[o.Partition] = kgo.NewOffset().At(o.Offset)
-			left[o.Partition] = end.Offset
-			n += end.Offset - o.Offset
-		}
-	})
-	total(n)
-	if len(from) == 0 {
-		return nil
-	}
-	rd, err := kgo.NewClient(append(slices.Clone(connOpts),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.FetchMaxBytes(replayMaxBytes), kgo.FetchMaxPartitionBytes(replayMaxBytes))...)
-	if err != nil {
-		return fmt.Errorf("create kafka client: %w", err)
-	}
-	defer rd.Close()
-	for len(left) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		var fetchErr error
-		fs.EachError(func(t string, p int32, err error) {
-			fetchErr = fmt.Errorf("read %s partition %d: %w", t, p, err)
-		})
-		if fetchErr != nil {
-			return fetchErr
-		}
-		stop := false
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Partition]
-			if stop || !ok || r.Offset >= end {
-				return
-			}
-			if r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			info, perr := deadletter.ParseDeadLetterHeaders(r.Headers)
-			if !fn(dlqLetter{rec: r, info: info, err: perr}) {
-				stop = true
-			}
-		})
-		if stop {
-			return nil
-		}
-	}
-	return nil
+	return replayDLQ(ctx, connOpts, append(prodOpts, kgo.ProducerBatchMaxBytes(deadletter.MaxRecordBytes)), opts, stdout, stderr)
 }
 
 // dlqSummary is what inspect reports.
@@ -345,17 +245,17 @@ func newSummary(topic string) *dlqSummary {
 		ByAttempts: map[string]int{}, errorsByText: map[string]int{}}
 }
 
-func (s *dlqSummary) add(l *dlqLetter) {
+func (s *dlqSummary) add(l *deadletter.Letter) {
 	s.Matched++
-	s.ByStage[orNone(l.info.Stage)]++
-	s.ByClass[orNone(string(l.info.Class))]++
+	s.ByStage[orNone(l.Info.Stage)]++
+	s.ByClass[orNone(string(l.Info.Class))]++
 	src := "(none)"
-	if l.info.HasSource {
-		src = l.info.Topic + "/" + strconv.Itoa(int(l.info.Partition))
+	if l.Info.HasSource {
+		src = l.Info.Topic + "/" + strconv.Itoa(int(l.Info.Partition))
 	}
 	s.BySource[src]++
-	s.ByAttempts[strconv.Itoa(l.info.Attempts)]++
-	if t := l.info.Time; !t.IsZero() {
+	s.ByAttempts[strconv.Itoa(l.Info.Attempts)]++
+	if t := l.Info.Time; !t.IsZero() {
 		if s.First == nil || t.Before(*s.First) {
 			s.First = &t
 		}
@@ -364,13 +264,13 @@ func (s *dlqSummary) add(l *dlqLetter) {
 			s.Last = &t2
 		}
 	}
-	if l.info.ValueBytes > 0 {
+	if l.Info.ValueBytes > 0 {
 		s.Truncated++
 	}
-	if l.err != nil {
+	if l.Err != nil {
 		s.BadHeaders++
 	}
-	s.errorsByText[l.info.Error]++
+	s.errorsByText[l.Info.Error]++
 }
 
 func (s *dlqSummary) finish(top int) {
@@ -392,8 +292,8 @@ func orNone(s string) string {
 
 func inspectDLQ(ctx context.Context, connOpts []kgo.Opt, o dlqOptions, stdout io.Writer) error {
 	s := newSummary(o.topic)
-	err := scanDLQ(ctx, connOpts, o.topic, func(n int64) { s.Records = n }, func(l dlqLetter) bool {
-		if !o.filter.match(l.rec, &l.info) {
+	err := deadletter.Scan(ctx, connOpts, o.topic, func(n int64) { s.Records = n }, func(l deadletter.Letter) bool {
+		if !o.filter.match(l.Record, &l.Info) {
 			return true
 		}
 		s.add(&l)
@@ -451,36 +351,9 @@ func writeSummary(w io.Writer, s *dlqSummary) error {
 	return tw.Flush()
 }
 
-// replayReport is what replay reports.
-type replayReport struct {
-	Topic   string `json:"topic"`
-	DryRun  bool   `json:"dry_run"`
-	Scanned int    `json:"scanned"`
-	Matched int    `json:"matched"`
-	Sent    int    `json:"sent"`
-	// ByTarget counts sent (or, in a dry run, to-be-sent) records per
-	// target topic.
-	ByTarget map[string]int  `json:"by_target"`
-	Skipped  []replaySkipped `json:"skipped"`
-	Failed   []replaySkipped `json:"failed"`
-	// LastSentOffset is the dead-letter offset of the last record sent per
-	// dead-letter partition.
-	LastSentOffset map[string]int64 `json:"last_sent_dlq_offset"`
-	// ResumeFrom is, after a failure, the first dead-letter offset per
-	// partition that was not attempted: a later replay from there, plus
-	// one of each failed dead letter, sends everything exactly once.
-	ResumeFrom map[string]int64 `json:"resume_from_dlq_offset,omitempty"`
-}
-
-// replaySkipped is a dead letter that was not replayed, and why.
-type replaySkipped struct {
-	Partition int32  `json:"dlq_partition"`
-	Offset    int64  `json:"dlq_offset"`
-	Reason    string `json:"reason"`
-}
-
+// replayDLQ replays the dead letters o selects and prints the report; a
+// report that cannot be written fails the command.
 func replayDLQ(ctx context.Context, connOpts, prodOpts []kgo.Opt, o dlqOptions, stdout, stderr io.Writer) error {
-	rep := &replayReport{Topic: o.topic, DryRun: o.dryRun, ByTarget: map[string]int{}, LastSentOffset: map[string]int64{}}
 	var prod *kgo.Client
 	if !o.dryRun {
 		var err error
@@ -489,111 +362,31 @@ func replayDLQ(ctx context.Context, connOpts, prodOpts []kgo.Opt, o dlqOptions, 
 		}
 		defer prod.Close()
 	}
-	var total int64
+	rp := &deadletter.Replayer{Topic: o.topic, ToTopic: o.toTopic, DryRun: o.dryRun, Max: o.filter.max,
+		Match: o.filter.match, Progress: replayProgress(o, stderr)}
+	rep, err := rp.Run(ctx, connOpts, prod)
+	if werr := writeReplayReport(stdout, rep, o.json); werr != nil && (err == nil || errors.Is(err, deadletter.ErrReplayIncomplete)) {
+		err = fmt.Errorf("replay %s after sending %d: %w", o.topic, rep.Sent, werr)
+	}
+	return err
+}
+
+// replayProgress returns the progress callback of a replay: a line on
+// stderr every o.progress, and one at the end; none when o.progress is not
+// positive.
+func replayProgress(o dlqOptions, stderr io.Writer) func(*deadletter.ReplayReport, int64, bool) {
 	lastProgress := time.Now()
-	progress := func(force bool) {
-		if o.progress <= 0 || (!force && time.Since(lastProgress) < o.progress) {
+	return func(rep *deadletter.ReplayReport, total int64, final bool) {
+		if o.progress <= 0 || (!final && time.Since(lastProgress) < o.progress) {
 			return
 		}
 		lastProgress = time.Now()
 		_, _ = fmt.Fprintf(stderr, "replay %s: scanned %d of %d, matched %d, sent %d, skipped %d, failed %d\n",
 			o.topic, rep.Scanned, total, rep.Matched, rep.Sent, len(rep.Skipped), len(rep.Failed))
 	}
-	var pending []*kgo.Record
-	var pendingFrom []*kgo.Record
-	flush := func() bool {
-		if len(pending) == 0 {
-			return true
-		}
-		defer func() { pending, pendingFrom = pending[:0], pendingFrom[:0] }()
-		if o.dryRun {
-			for i, r := range pending {
-				rep.ByTarget[r.Topic]++
-				rep.LastSentOffset[strconv.Itoa(int(pendingFrom[i].Partition))] = pendingFrom[i].Offset
-			}
-			return true
-		}
-		// Synchronous: each record is acknowledged by every in-sync
-		// replica (or has failed) before the next chunk is read.
-		results := prod.ProduceSync(ctx, pending...)
-		// Results come in completion order, not in the order of pending.
-		from := make(map[*kgo.Record]*kgo.Record, len(pending))
-		for i, r := range pending {
-			from[r] = pendingFrom[i]
-		}
-		ok := results.FirstErr() == nil
-		if !ok {
-			rep.ResumeFrom = map[string]int64{}
-			for _, src := range pendingFrom {
-				k := strconv.Itoa(int(src.Partition))
-				rep.ResumeFrom[k] = max(rep.ResumeFrom[k], src.Offset+1)
-			}
-		}
-		for _, res := range results {
-			src := from[res.Record]
-			if res.Err != nil {
-				rep.Failed = append(rep.Failed, replaySkipped{Partition: src.Partition, Offset: src.Offset, Reason: res.Err.Error()})
-				continue
-			}
-			rep.Sent++
-			rep.ByTarget[res.Record.Topic]++
-			k := strconv.Itoa(int(src.Partition))
-			if cur, seen := rep.LastSentOffset[k]; !seen || src.Offset > cur {
-				rep.LastSentOffset[k] = src.Offset
-			}
-		}
-		return ok
-	}
-	err := scanDLQ(ctx, connOpts, o.topic, func(n int64) { total = n }, func(l dlqLetter) bool {
-		rep.Scanned++
-		defer progress(false)
-		if !o.filter.match(l.rec, &l.info) {
-			return true
-		}
-		rep.Matched++
-		skip := func(reason string) bool {
-			rep.Skipped = append(rep.Skipped, replaySkipped{Partition: l.rec.Partition, Offset: l.rec.Offset, Reason: reason})
-			return true
-		}
-		target := o.toTopic
-		switch {
-		case l.err != nil:
-			return skip(l.err.Error())
-		case l.info.ValueBytes > 0:
-			return skip(fmt.Sprintf("value cut from %d bytes; the original is at %s/%d/%d", l.info.ValueBytes,
-				l.info.Topic, l.info.Partition, l.info.Offset))
-		case target == "" && !l.info.HasSource:
-			return skip("no source topic in the headers; use --to-topic")
-		case target == "":
-			target = l.info.Topic
-		}
-		pending = append(pending, deadletter.ReplayRecord(target, l.rec, l.info.Attempts))
-		pendingFrom = append(pendingFrom, l.rec)
-		if len(pending) >= replayChunk && !flush() {
-			return false
-		}
-		return o.filter.max == 0 || rep.Matched < o.filter.max
-	})
-	if err == nil && len(rep.Failed) == 0 {
-		flush()
-	}
-	progress(true)
-	slices.SortFunc(rep.Failed, func(a, b replaySkipped) int {
-		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
-	})
-	if werr := writeReplayReport(stdout, rep, o.json); werr != nil && err == nil {
-		err = werr
-	}
-	if err != nil {
-		return fmt.Errorf("replay %s after sending %d: %w", o.topic, rep.Sent, err)
-	}
-	if len(rep.Failed) > 0 {
-		return fmt.Errorf("%w: %d sent, %d failed", errReplayIncomplete, rep.Sent, len(rep.Failed))
-	}
-	return nil
 }
 
-func writeReplayReport(w io.Writer, rep *replayReport, asJSON bool) error {
+func writeReplayReport(w io.Writer, rep *deadletter.ReplayReport, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

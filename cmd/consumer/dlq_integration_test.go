@@ -141,7 +141,7 @@ func testDeadLetterReplay(t *testing.T, srv testenv.ClickHouseServer) {
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
-	var rep replayReport
+	var rep deadletter.ReplayReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Sent != n-malformed || rep.ByTarget[s.topic] != n-malformed {
 		t.Fatalf("replay report %+v (%v)\n%s", rep, err, out)
 	}
@@ -255,7 +255,7 @@ func testDeadLetterReplayReportsFailures(t *testing.T, srv testenv.ClickHouseSer
 	if err == nil {
 		t.Fatalf("replay to a topic refusing large records succeeded:\n%s", out)
 	}
-	var rep replayReport
+	var rep deadletter.ReplayReport
 	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
 		t.Fatalf("report: %v\n%s", jerr, out)
 	}

@@ -108,36 +108,44 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	if *start == "now" {
-		cfg.gen.Start = time.Now()
-	} else if t, err := time.Parse(time.RFC3339Nano, *start); err == nil {
-		cfg.gen.Start = t
-	} else {
-		errs = append(errs, fmt.Errorf("--start %q is neither now nor an RFC 3339 time", *start))
-	}
-	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("--log-level: %w", err))
-	}
-	var ok bool
-	if cfg.compression, ok = compressionCodec(*compression); !ok {
-		errs = append(errs, fmt.Errorf("--compression %q is not none, lz4, zstd, snappy or gzip", *compression))
-	}
-	cfg.compressionName = *compression
-	switch *acks {
-	case "all":
-		cfg.acks, cfg.acksAll = kgo.AllISRAcks(), true
-	case "leader":
-		cfg.acks = kgo.LeaderAck()
-	case "none":
-		cfg.acks = kgo.NoAck()
-	default:
-		errs = append(errs, fmt.Errorf("--acks %q is not all, leader or none", *acks))
-	}
+	errs = append(errs, cfg.parseValues(*start, *logLevel, *compression, *acks)...)
 	errs = append(errs, cfg.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("invalid flags: %w", err)
 	}
 	return cfg, nil
+}
+
+// parseValues sets the fields that are read from the string flags --start,
+// --log-level, --compression and --acks.
+func (c *config) parseValues(start, logLevel, compression, acks string) []error {
+	var errs []error
+	if start == "now" {
+		c.gen.Start = time.Now()
+	} else if t, err := time.Parse(time.RFC3339Nano, start); err == nil {
+		c.gen.Start = t
+	} else {
+		errs = append(errs, fmt.Errorf("--start %q is neither now nor an RFC 3339 time", start))
+	}
+	if err := c.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+	}
+	var ok bool
+	if c.compression, ok = compressionCodec(compression); !ok {
+		errs = append(errs, fmt.Errorf("--compression %q is not none, lz4, zstd, snappy or gzip", compression))
+	}
+	c.compressionName = compression
+	switch acks {
+	case "all":
+		c.acks, c.acksAll = kgo.AllISRAcks(), true
+	case "leader":
+		c.acks = kgo.LeaderAck()
+	case "none":
+		c.acks = kgo.NoAck()
+	default:
+		errs = append(errs, fmt.Errorf("--acks %q is not all, leader or none", acks))
+	}
+	return errs
 }
 
 // validate checks the ranges of the parsed values.

@@ -1,6 +1,7 @@
 // Package deadletter stores and reads back dead letters: the textpulse.* header
-// format, a Kafka producer for processor.DeadLetterSink, and the codec that
-// replays a dead letter to its source topic.
+// format, a Kafka producer for processor.DeadLetterSink, the codec that
+// replays a dead letter to its source topic, a reader of dead-letter topics
+// (Scan) and the Replayer that re-publishes what it reads.
 package deadletter
 
 import (

@@ -6,3 +6,7 @@ import "errors"
 // cannot be parsed. It is permanent: reading the record again gives the same
 // value.
 var ErrBadHeader = errors.New("bad dead-letter header")
+
+// ErrReplayIncomplete is returned by a replay when some dead letters were
+// not sent.
+var ErrReplayIncomplete = errors.New("replay incomplete")
