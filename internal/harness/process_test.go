@@ -94,13 +94,13 @@ func TestProcessKill(t *testing.T) {
 		{"kill", "echo ready; sleep 30", func(p *Process) error { return p.Kill() }, syscall.SIGKILL},
 		{"stop", "echo ready; exec sleep 30", func(p *Process) error {
 			if err := p.Stop(5 * time.Second); !signalled(err, syscall.SIGTERM) {
-				return fmt.Errorf("Stop() = %v, want the SIGTERM exit", err)
+				return fmt.Errorf("Stop() = %w, want the SIGTERM exit", err)
 			}
 			return nil
 		}, syscall.SIGTERM},
 		{"stop ignoring SIGTERM", ignoreTerm, func(p *Process) error {
 			if err := p.Stop(300 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "did not stop within 300ms") {
-				return fmt.Errorf("Stop() = %v, want the kill reported", err)
+				return fmt.Errorf("Stop() = %w, want the kill reported", err)
 			}
 			return nil
 		}, syscall.SIGKILL},
