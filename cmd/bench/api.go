@@ -106,6 +106,56 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 	if err := produceTexts(ctx, cl, env.topic, n, textgen.Options{Seed: uint64(time.Now().UnixNano())}); err != nil { //nolint:gosec // Any seed will do.
 		return nil, err
 	}
+	proc, stopConsumer, err := startConsumer(ctx, o.consumer, apiArgs(o, env, base, caps, oneByOne))
+	if err != nil {
+		return nil, err
+	}
+	defer stopConsumer()
+	// The window starts at the first chat request: the stages' requests
+	// begin once the first batch is polled.
+	firstChat := watchFirstChat(sim)
+	_, tDone, err := waitWritten(ctx, env.metricsURL, float64(n), 15*time.Minute)
+	tFirst := firstChat()
+	if err != nil {
+		return nil, err
+	}
+	_ = proc.Signal(os.Interrupt)
+	_ = proc.Wait()
+	partial, err := chQuery(o, fmt.Sprintf("SELECT countIf(status != 'ok') FROM %s.events", env.db))
+	if err != nil {
+		return nil, err
+	}
+	if partial != "0" {
+		return nil, fmt.Errorf("%s rows were written without an enrichment", partial)
+	}
+	return apiUsage(sim.Stats(), caps, float64(n), tDone.Sub(tFirst).Seconds()), nil
+}
+
+// apiUsage is the rate of texts over secs and the server-side usage per
+// text, with the rate the caps allow.
+func apiUsage(st openaisim.Stats, caps apiCaps, texts, secs float64) map[string]float64 {
+	rate := texts / secs
+	// The caps admit budget for the run's duration plus the initial burst.
+	allowance := (secs + apiBurst.Seconds()) / 60 / secs
+	capMax := func(e openaisim.EndpointStats, rpm, tpm int) float64 {
+		reqPerText := float64(e.Succeeded) / texts
+		// The limits charge prompt tokens (the client sets no max_tokens).
+		tokPerText := float64(e.PromptTokens) / float64(max(e.Requests, 1)) * float64(e.Succeeded) / texts
+		return min(float64(rpm)*allowance/reqPerText, float64(tpm)*allowance/tokPerText)
+	}
+	return map[string]float64{
+		"texts_per_s":       rate,
+		"cap_max":           min(capMax(st.Embeddings, caps.embRPM, caps.embTPM), capMax(st.Chat, caps.chatRPM, caps.chatTPM)),
+		"emb_req_per_text":  float64(st.Embeddings.Succeeded) / texts,
+		"chat_req_per_text": float64(st.Chat.Succeeded) / texts,
+		"429s":              float64(st.Embeddings.TooManyRequests + st.Chat.TooManyRequests),
+	}
+}
+
+// apiArgs are the consumer's flags in the API-bound scenario: both API
+// stages against the simulator at base with client budgets equal to caps;
+// oneByOne sends one text per request.
+func apiArgs(o options, env *runEnv, base string, caps apiCaps, oneByOne bool) []string {
 	args := env.consumerArgs(o)
 	for _, st := range []string{"embedding", "sentiment"} {
 		p := "--stages." + st + "."
@@ -118,13 +168,13 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 		args = append(args, "--stages.embedding.max_inputs", "1", "--stages.sentiment.items_per_request", "1",
 			"--stages.embedding.concurrency", "32")
 	}
-	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
-	if err != nil {
-		return nil, err
-	}
-	defer stopConsumer()
-	// The window starts at the first chat request: the stages' requests
-	// begin once the first batch is polled.
+	return args
+}
+
+// watchFirstChat polls sim every 20 ms for its first chat request. The
+// returned function stops the polling and returns when that request was
+// seen (zero if not yet).
+func watchFirstChat(sim *openaisim.Server) func() time.Time {
 	var tFirst time.Time
 	stopWatch := make(chan struct{})
 	watched := make(chan struct{})
@@ -141,38 +191,9 @@ func apiOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, c
 			}
 		}
 	}()
-	_, tDone, err := waitWritten(ctx, env.metricsURL, float64(n), 15*time.Minute)
-	close(stopWatch)
-	<-watched
-	if err != nil {
-		return nil, err
+	return func() time.Time {
+		close(stopWatch)
+		<-watched
+		return tFirst
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	_ = cmd.Wait()
-	partial, err := chQuery(o, fmt.Sprintf("SELECT countIf(status != 'ok') FROM %s.events", env.db))
-	if err != nil {
-		return nil, err
-	}
-	if partial != "0" {
-		return nil, fmt.Errorf("%s rows were written without an enrichment", partial)
-	}
-	st := sim.Stats()
-	texts := float64(n)
-	secs := tDone.Sub(tFirst).Seconds()
-	rate := texts / secs
-	// The caps admit budget for the run's duration plus the initial burst.
-	allowance := (secs + apiBurst.Seconds()) / 60 / secs
-	capMax := func(e openaisim.EndpointStats, rpm, tpm int) float64 {
-		reqPerText := float64(e.Succeeded) / texts
-		// The limits charge prompt tokens (the client sets no max_tokens).
-		tokPerText := float64(e.PromptTokens) / float64(max(e.Requests, 1)) * float64(e.Succeeded) / texts
-		return min(float64(rpm)*allowance/reqPerText, float64(tpm)*allowance/tokPerText)
-	}
-	return map[string]float64{
-		"texts_per_s":       rate,
-		"cap_max":           min(capMax(st.Embeddings, caps.embRPM, caps.embTPM), capMax(st.Chat, caps.chatRPM, caps.chatTPM)),
-		"emb_req_per_text":  float64(st.Embeddings.Succeeded) / texts,
-		"chat_req_per_text": float64(st.Chat.Succeeded) / texts,
-		"429s":              float64(st.Embeddings.TooManyRequests + st.Chat.TooManyRequests),
-	}, nil
 }

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/internal/textgen"
 )
@@ -127,92 +124,15 @@ func waitWritten(ctx context.Context, metricsURL string, n float64, timeout time
 	return first, done, nil
 }
 
-// histogram is one scrape of a Prometheus histogram: cumulative counts by
-// upper bound.
-type histogram struct {
-	bounds []float64
-	counts []float64
-}
-
 // scrapeHistogram reads an unlabelled histogram from a /metrics endpoint.
-func scrapeHistogram(ctx context.Context, base, name string) (histogram, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+func scrapeHistogram(ctx context.Context, base, name string) (harness.Histogram, error) {
+	m, err := harness.Scrape(ctx, base+"/metrics")
 	if err != nil {
-		return histogram{}, err
+		return harness.Histogram{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return histogram{}, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	type bucket struct{ le, n float64 }
-	var bs []bucket
-	prefix := name + `_bucket{le="`
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		rest := line[len(prefix):]
-		q := strings.IndexByte(rest, '"')
-		sp := strings.LastIndexByte(rest, ' ')
-		if q < 0 || sp < 0 {
-			return histogram{}, fmt.Errorf("metric %s: malformed line %q", name, line)
-		}
-		le, err1 := strconv.ParseFloat(rest[:q], 64)
-		n, err2 := strconv.ParseFloat(rest[sp+1:], 64)
-		if err := errors.Join(err1, err2); err != nil {
-			return histogram{}, fmt.Errorf("metric %s: %w", name, err)
-		}
-		bs = append(bs, bucket{le, n})
-	}
-	if len(bs) == 0 {
-		return histogram{}, fmt.Errorf("metric %s: no buckets", name)
-	}
-	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
-	h := histogram{}
-	for _, b := range bs {
-		h.bounds = append(h.bounds, b.le)
-		h.counts = append(h.counts, b.n)
+	h, ok := m.Histogram(name, nil)
+	if !ok {
+		return harness.Histogram{}, fmt.Errorf("metric %s: no buckets", name)
 	}
 	return h, nil
-}
-
-// sub returns the observations of h that were not in before.
-func (h histogram) sub(before histogram) histogram {
-	out := histogram{bounds: h.bounds, counts: make([]float64, len(h.counts))}
-	for i := range h.counts {
-		out.counts[i] = h.counts[i]
-		if i < len(before.counts) {
-			out.counts[i] -= before.counts[i]
-		}
-	}
-	return out
-}
-
-// quantile estimates the q-quantile by linear interpolation within the
-// bucket that holds it, as PromQL's histogram_quantile does.
-func (h histogram) quantile(q float64) float64 {
-	total := h.counts[len(h.counts)-1]
-	if total == 0 {
-		return math.NaN()
-	}
-	rank := q * total
-	lower, below := 0.0, 0.0
-	for i, c := range h.counts {
-		if c >= rank {
-			upper := h.bounds[i]
-			if math.IsInf(upper, 1) {
-				return lower
-			}
-			if c == below {
-				return upper
-			}
-			return lower + (upper-lower)*(rank-below)/(c-below)
-		}
-		lower, below = h.bounds[i], c
-	}
-	return lower
 }

@@ -83,18 +83,7 @@ func e2eOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, m
 	if err := produceTexts(ctx, cl, env.topic, n, gen); err != nil {
 		return nil, err
 	}
-	args := env.consumerArgs(o)
-	for _, st := range []string{"embedding", "sentiment"} {
-		p := "--stages." + st + "."
-		args = append(args, p+"enabled", p+"base_url", base, p+"api_key", "bench", p+"cache_size", "0", p+"on_failure", "retry")
-	}
-	// Latency-oriented batching: with seconds-long API calls, more and
-	// smaller batches in flight keep one slow request from holding many rows.
-	args = append(args, "--batch.max_in_flight", "12", "--batch.max_wait", "200ms",
-		"--stages.sentiment.concurrency", "128",
-		"--stages.emotion.enabled", "--stages.emotion.model_dir", model, "--ort.lib", o.ortLib)
-	args = append(args, strings.Fields(o.extraArgs)...)
-	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
+	proc, stopConsumer, err := startConsumer(ctx, o.consumer, e2eArgs(o, env, base, model))
 	if err != nil {
 		return nil, err
 	}
@@ -112,26 +101,9 @@ func e2eOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, m
 		return nil, err
 	}
 	steady := rate / 2
-	g, err := textgen.New(textgen.Options{Seed: gen.Seed + 1, RepeatShare: 0.1})
+	sent, err := produceSteady(ctx, cl, env.topic, steady, gen.Seed+1, steadyFor)
 	if err != nil {
 		return nil, err
-	}
-	sent := 0
-	start := time.Now()
-	tick := time.NewTicker(10 * time.Millisecond)
-	for now := range tick.C {
-		el := now.Sub(start)
-		if el >= steadyFor {
-			break
-		}
-		for want := int(steady * el.Seconds()); sent < want; sent++ {
-			ev, _ := g.Next(nil)
-			cl.Produce(ctx, &kgo.Record{Topic: env.topic, Value: ev}, nil)
-		}
-	}
-	tick.Stop()
-	if err := cl.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("flush: %w", err)
 	}
 	if _, _, err := waitWritten(ctx, env.metricsURL, float64(n+sent), 10*time.Minute); err != nil {
 		return nil, err
@@ -140,8 +112,8 @@ func e2eOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, m
 	if err != nil {
 		return nil, err
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	_ = cmd.Wait()
+	_ = proc.Signal(os.Interrupt)
+	_ = proc.Wait()
 	missing, err := chQuery(o, fmt.Sprintf("SELECT countIf(status != 'ok' OR emotion_label = '' OR length(embedding) = 0 OR sentiment_label = '') FROM %s.events", env.db))
 	if err != nil {
 		return nil, err
@@ -149,13 +121,56 @@ func e2eOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, m
 	if missing != "0" {
 		return nil, fmt.Errorf("%s rows lack an enrichment", missing)
 	}
-	lat := after.sub(before)
+	lat := after.Sub(before)
 	return map[string]float64{
 		"texts_per_s":           rate,
 		"multiple_of_prototype": rate / prototypeTextsPerSec,
 		"latency_phase_rate":    steady,
 		"latency_phase_texts":   float64(sent),
-		"latency_p50_s":         lat.quantile(0.5),
-		"latency_p99_s":         lat.quantile(0.99),
+		"latency_p50_s":         lat.Quantile(0.5),
+		"latency_p99_s":         lat.Quantile(0.99),
 	}, nil
+}
+
+// e2eArgs are the consumer's flags in the end-to-end scenario: both API
+// stages against the simulator at base and the emotion stage with model.
+func e2eArgs(o options, env *runEnv, base, model string) []string {
+	args := env.consumerArgs(o)
+	for _, st := range []string{"embedding", "sentiment"} {
+		p := "--stages." + st + "."
+		args = append(args, p+"enabled", p+"base_url", base, p+"api_key", "bench", p+"cache_size", "0", p+"on_failure", "retry")
+	}
+	// Latency-oriented batching: with seconds-long API calls, more and
+	// smaller batches in flight keep one slow request from holding many rows.
+	args = append(args, "--batch.max_in_flight", "12", "--batch.max_wait", "200ms",
+		"--stages.sentiment.concurrency", "128",
+		"--stages.emotion.enabled", "--stages.emotion.model_dir", model, "--ort.lib", o.ortLib)
+	return append(args, strings.Fields(o.extraArgs)...)
+}
+
+// produceSteady produces realistic texts (10% repeats, from seed) at rate
+// per second for d, then flushes; it returns how many it produced.
+func produceSteady(ctx context.Context, cl *kgo.Client, topic string, rate float64, seed uint64, d time.Duration) (int, error) {
+	g, err := textgen.New(textgen.Options{Seed: seed, RepeatShare: 0.1})
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	for now := range tick.C {
+		el := now.Sub(start)
+		if el >= d {
+			break
+		}
+		for want := int(rate * el.Seconds()); sent < want; sent++ {
+			ev, _ := g.Next(nil)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: ev}, nil)
+		}
+	}
+	tick.Stop()
+	if err := cl.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("flush: %w", err)
+	}
+	return sent, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/textgen"
 	"github.com/textpulse/textpulse/schemas"
 )
@@ -56,6 +57,9 @@ func runIngest(ctx context.Context, o options, stdout io.Writer) (*Result, error
 	return r, nil
 }
 
+// ingestOnce drains one backlog of o.events into a fresh database and times
+// clickhouse-client inserting the same rows; profile adds a CPU profile and
+// the RSS series to res.
 func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client, profile bool, res *Result) (map[string]float64, error) {
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topic := "bench.ingest." + stamp
@@ -82,72 +86,9 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 	if err != nil {
 		return nil, err
 	}
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"run",
-		"--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-" + stamp,
-		"--kafka.dead_letter_topic", topic + ".dlq", "--kafka.lag_interval", "0",
-		"--clickhouse.addr", o.chAddr, "--clickhouse.database", db,
-		"--http.listen", fmt.Sprintf("127.0.0.1:%d", port), "--http.pprof",
-		"--log.level", "warn", "--log.format", "text"}
-	if o.batch > 0 {
-		args = append(args, "--batch.max_records", strconv.Itoa(o.batch))
-	}
-	args = append(args, strings.Fields(o.extraArgs)...)
-	t0 := time.Now()
-	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
+	w, err := ingestConsumer(ctx, o, ingestArgs(o, stamp, topic, db, port), fmt.Sprintf("http://127.0.0.1:%d", port), profile, res)
 	if err != nil {
 		return nil, err
-	}
-	defer stopConsumer()
-
-	var tFirst, tDone time.Time
-	var rssMax float64
-	var series [][2]float64
-	profCh := make(chan error, 1)
-	n := float64(o.events)
-	deadline := time.Now().Add(10 * time.Minute)
-	for tDone.IsZero() {
-		if time.Now().After(deadline) {
-			return nil, errors.New("consumer did not finish within 10 minutes")
-		}
-		time.Sleep(20 * time.Millisecond)
-		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total", "textpulse_records_consumed_total")
-		if err != nil {
-			continue
-		}
-		written, consumed := counters[0], counters[1]
-		now := time.Now()
-		if rss, err := rssMiB(cmd.Process.Pid); err == nil {
-			rssMax = max(rssMax, rss)
-			if profile {
-				series = append(series, [2]float64{now.Sub(t0).Seconds(), rss})
-			}
-		}
-		// The steady window starts at the first polled record: it leaves
-		// out process start, migration and the group join.
-		if consumed > 0 && tFirst.IsZero() {
-			tFirst = now
-			if profile {
-				secs := max(2, int(n/200000))
-				go func() {
-					profCh <- fetchProfile(ctx, metricsURL, secs, filepath.Join(o.outDir, "ingest.cpu.pprof"))
-				}()
-			}
-		}
-		if written >= n {
-			tDone = now
-		}
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		return nil, err
-	}
-	_ = cmd.Wait()
-	if profile {
-		if err := <-profCh; err != nil {
-			res.Notes = append(res.Notes, "cpu profile: "+err.Error())
-		} else if top, err := pprofTop(o.consumer, filepath.Join(o.outDir, "ingest.cpu.pprof")); err == nil {
-			res.Profile = top
-		}
 	}
 	stored, err := chQuery(o, fmt.Sprintf("SELECT uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM %s.events", db))
 	if err != nil {
@@ -162,10 +103,109 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		return nil, err
 	}
 	if profile {
-		res.Series = map[string][][2]float64{"consumer_rss_mib_over_seconds": series}
+		res.Series = map[string][][2]float64{"consumer_rss_mib_over_seconds": w.series}
 	}
-	steady := tDone.Sub(tFirst).Seconds()
-	wall := tDone.Sub(t0).Seconds()
+	return w.rates(float64(o.events), produceSecs, clientSecs), nil
+}
+
+// ingestArgs are the consumer's flags in the raw-ingest scenario.
+func ingestArgs(o options, stamp, topic, db string, port int) []string {
+	args := []string{"run",
+		"--kafka.brokers", o.brokers, "--kafka.topics", topic, "--kafka.group", "bench-" + stamp,
+		"--kafka.dead_letter_topic", topic + ".dlq", "--kafka.lag_interval", "0",
+		"--clickhouse.addr", o.chAddr, "--clickhouse.database", db,
+		"--http.listen", fmt.Sprintf("127.0.0.1:%d", port), "--http.pprof",
+		"--log.level", "warn", "--log.format", "text"}
+	if o.batch > 0 {
+		args = append(args, "--batch.max_records", strconv.Itoa(o.batch))
+	}
+	return append(args, strings.Fields(o.extraArgs)...)
+}
+
+// ingestWatch is what the raw-ingest scenario observed of one consumer
+// run.
+type ingestWatch struct {
+	// t0 is the consumer's start, tFirst the first polled record and
+	// tDone the moment every event was written.
+	t0, tFirst, tDone time.Time
+	rssMax            float64
+	// series is RSS in MiB over seconds since t0, when profiling.
+	series [][2]float64
+}
+
+// ingestConsumer runs the consumer with args until it has written
+// o.events rows, then interrupts it and waits for it to exit. With profile
+// it takes a CPU profile from the steady window into res.
+func ingestConsumer(ctx context.Context, o options, args []string, metricsURL string, profile bool, res *Result) (*ingestWatch, error) {
+	w := &ingestWatch{t0: time.Now()}
+	proc, stopConsumer, err := startConsumer(ctx, o.consumer, args)
+	if err != nil {
+		return nil, err
+	}
+	defer stopConsumer()
+	profCh := make(chan error, 1)
+	if err := w.poll(ctx, o, proc, metricsURL, profile, profCh); err != nil {
+		return nil, err
+	}
+	if err := proc.Signal(os.Interrupt); err != nil {
+		return nil, err
+	}
+	_ = proc.Wait()
+	if profile {
+		if err := <-profCh; err != nil {
+			res.Notes = append(res.Notes, "cpu profile: "+err.Error())
+		} else if top, err := pprofTop(o.consumer, filepath.Join(o.outDir, "ingest.cpu.pprof")); err == nil {
+			res.Profile = top
+		}
+	}
+	return w, nil
+}
+
+// poll scrapes the consumer's counters and RSS every 20 ms until o.events
+// records are written, for at most 10 minutes. With profile it starts the
+// CPU profile at the first polled record; its result arrives on profCh.
+func (w *ingestWatch) poll(ctx context.Context, o options, proc *harness.Process, metricsURL string, profile bool, profCh chan<- error) error {
+	n := float64(o.events)
+	deadline := time.Now().Add(10 * time.Minute)
+	for w.tDone.IsZero() {
+		if time.Now().After(deadline) {
+			return errors.New("consumer did not finish within 10 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total", "textpulse_records_consumed_total")
+		if err != nil {
+			continue
+		}
+		written, consumed := counters[0], counters[1]
+		now := time.Now()
+		if rss, err := rssMiB(proc.Pid()); err == nil {
+			w.rssMax = max(w.rssMax, rss)
+			if profile {
+				w.series = append(w.series, [2]float64{now.Sub(w.t0).Seconds(), rss})
+			}
+		}
+		// The steady window starts at the first polled record: it leaves
+		// out process start, migration and the group join.
+		if consumed > 0 && w.tFirst.IsZero() {
+			w.tFirst = now
+			if profile {
+				secs := max(2, int(n/200000))
+				go func() {
+					profCh <- fetchProfile(ctx, metricsURL, secs, filepath.Join(o.outDir, "ingest.cpu.pprof"))
+				}()
+			}
+		}
+		if written >= n {
+			w.tDone = now
+		}
+	}
+	return nil
+}
+
+// rates are the run's results for n events.
+func (w *ingestWatch) rates(n, produceSecs, clientSecs float64) map[string]float64 {
+	steady := w.tDone.Sub(w.tFirst).Seconds()
+	wall := w.tDone.Sub(w.t0).Seconds()
 	consumerRate := n / steady
 	clientRate := n / clientSecs
 	return map[string]float64{
@@ -179,8 +219,8 @@ func ingestOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Client
 		"client_rows_per_s":          clientRate,
 		"ratio":                      consumerRate / clientRate,
 		"ratio_wall":                 (n / wall) / clientRate,
-		"consumer_max_rss_mib":       rssMax,
-	}, nil
+		"consumer_max_rss_mib":       w.rssMax,
+	}
 }
 
 // produceFixed produces n fixed-size events and waits for them.
@@ -308,55 +348,37 @@ func freePort(ctx context.Context) (int, error) {
 // startConsumer starts the consumer binary with its output in a temporary
 // log file. The returned stop kills it if it still runs, waits for it and
 // removes the log.
-func startConsumer(ctx context.Context, bin string, args []string) (*exec.Cmd, func(), error) {
+func startConsumer(ctx context.Context, bin string, args []string) (*harness.Process, func(), error) {
 	logFile, err := os.CreateTemp("", "bench-consumer-*.log")
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, args...) //nolint:gosec // Benchmark binary and arguments.
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cleanup := func() {
-		_ = logFile.Close()
-		_ = os.Remove(logFile.Name())
-	}
-	if err := cmd.Start(); err != nil {
-		cleanup()
+	logPath := logFile.Name()
+	_ = logFile.Close()
+	p, err := harness.Start(ctx, harness.Config{Path: bin, Args: args, LogFile: logPath})
+	if err != nil {
+		_ = os.Remove(logPath)
 		return nil, nil, fmt.Errorf("start consumer: %w", err)
 	}
-	return cmd, func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		cleanup()
+	return p, func() {
+		_ = p.Kill()
+		_ = os.Remove(logPath)
 	}, nil
 }
 
-// scrapeCounters reads unlabelled counters from one scrape of a /metrics
-// endpoint, in the order of names.
+// scrapeCounters reads counters from one scrape of a /metrics endpoint, in
+// the order of names; a labelled counter is the sum of its series.
 func scrapeCounters(ctx context.Context, base string, names ...string) ([]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	m, err := harness.Scrape(ctx, base+"/metrics")
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
 	out := make([]float64, len(names))
 	found := 0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() && found < len(names) {
-		line := sc.Text()
-		for i, name := range names {
-			if strings.HasPrefix(line, name+" ") {
-				v, err := strconv.ParseFloat(strings.TrimSpace(line[len(name):]), 64)
-				if err != nil {
-					return nil, fmt.Errorf("metric %s: %w", name, err)
-				}
-				out[i] = v
-				found++
-			}
+	for i, name := range names {
+		if v, ok := m.Value(name, nil); ok {
+			out[i] = v
+			found++
 		}
 	}
 	if found < len(names) {

@@ -72,7 +72,7 @@ func vectorsOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Clien
 		"--stages.embedding.enabled", "--stages.embedding.base_url", base, "--stages.embedding.api_key", "bench",
 		"--stages.embedding.cache_size", "0", "--stages.embedding.on_failure", "retry",
 		"--stages.embedding.dimensions", strconv.Itoa(vectorDims))
-	cmd, stopConsumer, err := startConsumer(ctx, o.consumer, args)
+	proc, stopConsumer, err := startConsumer(ctx, o.consumer, args)
 	if err != nil {
 		return nil, err
 	}
@@ -81,9 +81,9 @@ func vectorsOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Clien
 	if err != nil {
 		return nil, err
 	}
-	rss, _ := rssMiB(cmd.Process.Pid)
-	_ = cmd.Process.Signal(os.Interrupt)
-	_ = cmd.Wait()
+	rss, _ := rssMiB(proc.Pid())
+	_ = proc.Signal(os.Interrupt)
+	_ = proc.Wait()
 	stored, err := chQuery(o, fmt.Sprintf("SELECT countIf(length(embedding) = %d) FROM %s.events FINAL", vectorDims, env.db))
 	if err != nil {
 		return nil, err

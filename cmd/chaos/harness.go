@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	process "github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/processor/deadletter"
 )
@@ -63,9 +64,8 @@ type harness struct {
 
 // member is one consumer process.
 type member struct {
-	id  int
-	cmd *exec.Cmd
-	log *os.File
+	id   int
+	proc *process.Process
 }
 
 func randomSuffix() string {
@@ -138,9 +138,7 @@ func (h *harness) close() {
 	h.members = nil
 	h.mu.Unlock()
 	for _, m := range members {
-		_ = m.cmd.Process.Kill()
-		_ = m.cmd.Wait()
-		_ = m.log.Close()
+		_ = m.proc.Kill()
 	}
 	if h.touched {
 		h.ensureServices()
@@ -222,27 +220,20 @@ func (h *harness) startMember(ctx context.Context) error {
 	return nil
 }
 
-// spawn starts a consumer process with extra environment variables.
+// spawn starts a consumer process with extra environment variables, its
+// output in the run's log directory.
 func (h *harness) spawn(ctx context.Context, env []string) (*member, error) {
 	h.mu.Lock()
 	h.nextID++
 	id := h.nextID
 	h.mu.Unlock()
-	f, err := os.Create(filepath.Join(h.logDir, fmt.Sprintf("consumer-%d.log", id))) //nolint:gosec // Under a directory made by os.MkdirTemp.
+	p, err := process.Start(ctx, process.Config{Path: h.o.consumer, Args: h.consumerArgs(id), Env: env,
+		LogFile: filepath.Join(h.logDir, fmt.Sprintf("consumer-%d.log", id))})
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, h.o.consumer, h.consumerArgs(id)...) //nolint:gosec // Binary named by the operator.
-	cmd.Stdout, cmd.Stderr = f, f
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
 		return nil, fmt.Errorf("start consumer: %w", err)
 	}
 	h.log.Info("consumer started", "member", id)
-	return &member{id: id, cmd: cmd, log: f}, nil
+	return &member{id: id, proc: p}, nil
 }
 
 // hookKill starts a member that SIGKILLs itself right after its nth stored
@@ -254,11 +245,9 @@ func (h *harness) hookKill(ctx context.Context, n int, limit time.Duration) (boo
 	if err != nil {
 		return false, err
 	}
-	defer func() { _ = m.log.Close() }()
-	done := make(chan error, 1)
-	go func() { done <- m.cmd.Wait() }()
 	select {
-	case err := <-done:
+	case <-m.proc.Done():
+		err := m.proc.Wait()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
@@ -268,12 +257,12 @@ func (h *harness) hookKill(ctx context.Context, n int, limit time.Duration) (boo
 		}
 		return false, fmt.Errorf("member %d with the kill hook exited: %w", m.id, err)
 	case <-time.After(limit):
-		_ = m.cmd.Process.Kill()
-		h.log.Info("consumer with the kill hook killed from outside", "member", m.id, "exit", <-done)
+		_ = m.proc.Kill()
+		h.log.Info("consumer with the kill hook killed from outside", "member", m.id, "exit", m.proc.Wait())
 		return false, nil
 	case <-ctx.Done():
-		_ = m.cmd.Process.Kill()
-		h.log.Info("consumer with the kill hook killed", "member", m.id, "exit", <-done)
+		_ = m.proc.Kill()
+		h.log.Info("consumer with the kill hook killed", "member", m.id, "exit", m.proc.Wait())
 		return false, ctx.Err()
 	}
 }
@@ -296,9 +285,7 @@ func (h *harness) killMember() error {
 	if m == nil {
 		return errors.New("no member to kill")
 	}
-	_ = m.cmd.Process.Kill()
-	_ = m.cmd.Wait()
-	_ = m.log.Close()
+	_ = m.proc.Kill()
 	h.log.Info("consumer killed", "member", m.id)
 	return nil
 }
@@ -309,18 +296,10 @@ func (h *harness) stopMember() error {
 	if m == nil {
 		return errors.New("no member to stop")
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- m.cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(45 * time.Second):
-		_ = m.cmd.Process.Kill()
-		err = <-done
-		err = fmt.Errorf("member %d did not stop within 45s: %w", m.id, err)
+	err := m.proc.Stop(45 * time.Second)
+	if err != nil {
+		err = fmt.Errorf("member %d: %w", m.id, err)
 	}
-	_ = m.log.Close()
 	h.log.Info("consumer stopped", "member", m.id, "err", err)
 	return err
 }

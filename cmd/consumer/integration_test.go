@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/processor"
@@ -399,34 +400,27 @@ func (c *inProcess) stop(t *testing.T) error {
 
 // subprocess is a consumer running as a separate process.
 type subprocess struct {
-	cmd *exec.Cmd
-	log *syncBuffer
+	proc *harness.Process
+	log  *syncBuffer
 }
 
 func startProcess(t *testing.T, args []string) *subprocess {
 	t.Helper()
 	p := &subprocess{log: &syncBuffer{}}
-	p.cmd = exec.Command(binPath, args...) //nolint:gosec // Test binary and arguments.
-	p.cmd.Stdout = p.log
-	p.cmd.Stderr = p.log
-	if err := p.cmd.Start(); err != nil {
+	proc, err := harness.Start(context.Background(), harness.Config{Path: binPath, Args: args, Log: p.log})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-	})
+	p.proc = proc
+	t.Cleanup(func() { _ = p.proc.Kill() })
 	return p
 }
 
 func (p *subprocess) kill(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
+	if err := p.proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
 }
 
 func TestIngestValidAndMalformed(t *testing.T) {
@@ -557,10 +551,10 @@ func testCrashRestartLosesNothing(t *testing.T, srv testenv.ClickHouseServer) {
 	itest.Eventually(t, 60*time.Second, func() (bool, string) {
 		return strings.Contains(last.log.String(), "partitions assigned"), "waiting for the last consumer's assignment"
 	})
-	if err := last.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := last.proc.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	if err := last.cmd.Wait(); err != nil {
+	if err := last.proc.Wait(); err != nil {
 		t.Fatalf("consumer exit: %v\nlog:\n%s", err, last.log.String())
 	}
 	checks := stop()

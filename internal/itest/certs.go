@@ -51,27 +51,7 @@ func NewCerts(t testing.TB) *Certs {
 		OtherCAFile:  filepath.Join(dir, "other-ca.pem"),
 	}
 	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "textpulse test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caKey, caCert, caDER := newCA(t, "textpulse test CA", now)
 	srvKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -97,26 +77,51 @@ func NewCerts(t testing.TB) *Certs {
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherTmpl := *caTmpl
-	otherTmpl.Subject = pkix.Name{CommonName: "unrelated test CA"}
-	otherDER, err := x509.CreateCertificate(rand.Reader, &otherTmpl, &otherTmpl, &otherKey.PublicKey, otherKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, b := range map[string][]byte{
+	_, _, otherDER := newCA(t, "unrelated test CA", now)
+	writeFiles(t, map[string][]byte{
 		c.CAFile:       caPEM,
 		c.CertFile:     certPEM,
 		c.KeyFile:      keyPEM,
 		c.KeyStoreFile: append(append([]byte{}, keyPEM...), certPEM...),
 		c.OtherCAFile:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherDER}),
-	} {
+	})
+	return c
+}
+
+// newCA returns a self-signed P-256 CA certificate named cn, valid from an
+// hour before now for a day: its key, the certificate and its DER bytes.
+func newCA(t testing.TB, cn string, now time.Time) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, cert, der
+}
+
+// writeFiles writes each file, path to content, readable by the user only.
+func writeFiles(t testing.TB, files map[string][]byte) {
+	t.Helper()
+	for path, b := range files {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return c
 }

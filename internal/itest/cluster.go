@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/testenv"
 )
 
@@ -44,16 +43,11 @@ func StartZooKeeper(t testing.TB) string {
 </configuration>
 `)
 	outLog := filepath.Join(dir, "zookeeper.out")
-	of, err := os.Create(outLog) //nolint:gosec // Under the test's temporary directory.
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = of.Close() })
-	// The process group is killed when t ends, not through a context.
-	cmd := exec.CommandContext(context.Background(), java, "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", //nolint:gosec // Java and the arguments come from the test setup.
-		"-Dlogback.configurationFile="+filepath.Join(dir, "logback.xml"), "-cp", filepath.Join(libs, "*"), "org.apache.zookeeper.server.ZooKeeperServerMain", filepath.Join(dir, "zoo.cfg"))
-	cmd.Stdout, cmd.Stderr = of, of
-	srv := startServer(t, "zookeeper", cmd, outLog, filepath.Join(dir, "zookeeper.log"))
+	srv := startServer(t, "zookeeper", harness.Config{Path: java, LogFile: outLog, Args: []string{
+		"-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Dlogback.configurationFile=" + filepath.Join(dir, "logback.xml"), "-cp", filepath.Join(libs, "*"),
+		"org.apache.zookeeper.server.ZooKeeperServerMain", filepath.Join(dir, "zoo.cfg"),
+	}}, outLog, filepath.Join(dir, "zookeeper.log"))
 	srv.waitReady(t, time.Minute, func() error { return serving(addr) })
 	return addr
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/testenv"
 )
 
@@ -72,14 +72,8 @@ func StartPasswordClickHouse(t testing.TB, user, password string) *PasswordClick
 		t.Fatal(err)
 	}
 	logFile := filepath.Join(dir, "server.log")
-	f, err := os.Create(logFile) //nolint:gosec // Under the test's temporary directory.
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	cmd := exec.Command(python, script, dir, filepath.Join(dir, "data")) //nolint:gosec,noctx // Test helper; killed at cleanup.
-	cmd.Stdout, cmd.Stderr = f, f
-	srv := startServer(t, "clickhouse-modern (password)", cmd, logFile)
+	srv := startServer(t, "clickhouse-modern (password)",
+		harness.Config{Path: python, Args: []string{script, dir, filepath.Join(dir, "data")}, LogFile: logFile}, logFile)
 	s := &PasswordClickHouse{Addr: "127.0.0.1:" + strconv.Itoa(port), User: user, Password: password}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr: []string{s.Addr}, DialTimeout: 5 * time.Second,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/testenv"
 )
 
@@ -176,15 +177,7 @@ func writeClickHouseConfig(t testing.TB, dir, extra string) {
 // startClickHouseProcess starts bin with dir/config.xml; see startServer.
 func startClickHouseProcess(t testing.TB, bin, dir string) *server {
 	t.Helper()
-	// The process group is killed when t ends, not through a context.
-	cmd := exec.CommandContext(context.Background(), bin, "--config-file="+filepath.Join(dir, "config.xml")) //nolint:gosec // Binary and arguments from the test setup.
-	cmd.Dir = dir
 	outLog := filepath.Join(dir, "log", "stdout.log")
-	of, err := os.Create(outLog) //nolint:gosec // Under the test's temporary directory.
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = of.Close() })
-	cmd.Stdout, cmd.Stderr = of, of
-	return startServer(t, "clickhouse-server", cmd, outLog, filepath.Join(dir, "log", "clickhouse-server.err.log"))
+	cfg := harness.Config{Path: bin, Args: []string{"--config-file=" + filepath.Join(dir, "config.xml")}, Dir: dir, LogFile: outLog}
+	return startServer(t, "clickhouse-server", cfg, outLog, filepath.Join(dir, "log", "clickhouse-server.err.log"))
 }

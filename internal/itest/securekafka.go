@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/testenv"
 )
 
@@ -66,6 +67,38 @@ func StartSecureKafka(t testing.TB, opts SecureKafkaOptions) *SecureKafka {
 	port, controller, internal := FreePort(t), FreePort(t), FreePort(t)
 	k.Addr = "127.0.0.1:" + strconv.Itoa(port)
 
+	config := filepath.Join(dir, "server.properties")
+	writeFile(t, config, strings.Join(secureKafkaProps(opts, certs, dir, port, controller, internal), "\n")+"\n")
+	log4j := filepath.Join(dir, "log4j2.xml")
+	writeFile(t, log4j, `<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <File name="F" fileName="`+filepath.Join(dir, "server.log")+`"><PatternLayout pattern="[%d] %p %m (%c)%n"/></File>
+  </Appenders>
+  <Loggers><Root level="INFO"><AppenderRef ref="F"/></Root></Loggers>
+</Configuration>
+`)
+	jvm := func(heap string, main string, args ...string) []string {
+		return append([]string{heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+			"-Dlog4j2.configurationFile=file:" + log4j, "-cp", filepath.Join(libs, "*"), main}, args...)
+	}
+	formatKafkaStorage(t, java, jvm("-Xmx256m", "kafka.tools.StorageTool", formatArgs(t, opts, config)...))
+
+	outLog := filepath.Join(dir, "kafka.out")
+	srv := startServer(t, "kafka broker", harness.Config{Path: java, Args: jvm("-Xmx512m", "kafka.Kafka", config), LogFile: outLog},
+		outLog, filepath.Join(dir, "server.log"))
+	var user, pass string
+	for u, p := range opts.SCRAMUsers {
+		user, pass = u, p
+		break
+	}
+	srv.waitReady(t, 3*time.Minute, func() error { return k.probe(user, pass) })
+	return k
+}
+
+// secureKafkaProps is the server.properties of a single-node KRaft broker
+// with a SASL_SSL client listener on port.
+func secureKafkaProps(opts SecureKafkaOptions, certs *Certs, dir string, port, controller, internal int) []string {
 	var jaas strings.Builder
 	jaas.WriteString("org.apache.kafka.common.security.plain.PlainLoginModule required")
 	for u, p := range opts.PlainUsers {
@@ -73,7 +106,7 @@ func StartSecureKafka(t testing.TB, opts SecureKafkaOptions) *SecureKafka {
 	}
 	jaas.WriteString(";")
 	scramJAAS := "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-	props := []string{
+	return []string{
 		"process.roles=broker,controller",
 		"node.id=1",
 		fmt.Sprintf("listeners=SASL_SSL://127.0.0.1:%d,INTERNAL://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", port, internal, controller),
@@ -104,73 +137,53 @@ func StartSecureKafka(t testing.TB, opts SecureKafkaOptions) *SecureKafka {
 		"num.network.threads=1",
 		"num.io.threads=2",
 	}
-	config := filepath.Join(dir, "server.properties")
-	writeFile(t, config, strings.Join(props, "\n")+"\n")
-	log4j := filepath.Join(dir, "log4j2.xml")
-	writeFile(t, log4j, `<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders>
-    <File name="F" fileName="`+filepath.Join(dir, "server.log")+`"><PatternLayout pattern="[%d] %p %m (%c)%n"/></File>
-  </Appenders>
-  <Loggers><Root level="INFO"><AppenderRef ref="F"/></Root></Loggers>
-</Configuration>
-`)
-	jvm := func(ctx context.Context, heap string, main string, args ...string) *exec.Cmd {
-		all := append([]string{heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-			"-Dlog4j2.configurationFile=file:" + log4j, "-cp", filepath.Join(libs, "*"), main}, args...)
-		return exec.CommandContext(ctx, java, all...) //nolint:gosec // Java and the arguments come from the test setup.
-	}
+}
 
+// formatArgs are the StorageTool arguments that format the log directory
+// of config with a fresh cluster id and the SCRAM users.
+func formatArgs(t testing.TB, opts SecureKafkaOptions, config string) []string {
+	t.Helper()
 	format := []string{"format", "--standalone", "--ignore-formatted", "-t", clusterID(t), "-c", config}
 	for u, p := range opts.SCRAMUsers {
 		for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
 			format = append(format, "--add-scram", fmt.Sprintf(`%s=[name=%s,password=%s]`, mech, u, p))
 		}
 	}
+	return format
+}
+
+// formatKafkaStorage runs java with args (the StorageTool) for at most two
+// minutes and fails t with its output if it fails.
+func formatKafkaStorage(t testing.TB, java string, args []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fc := jvm(ctx, "-Xmx256m", "kafka.tools.StorageTool", format...)
+	fc := exec.CommandContext(ctx, java, args...) //nolint:gosec // Java and the arguments come from the test setup.
 	var out bytes.Buffer
 	fc.Stdout, fc.Stderr = &out, &out
 	if err := fc.Run(); err != nil {
 		t.Fatalf("format kafka storage: %v\n%s", err, out.String())
 	}
+}
 
-	outLog := filepath.Join(dir, "kafka.out")
-	of, err := os.Create(outLog) //nolint:gosec // Under the test's temporary directory.
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = of.Close() })
-	// The process group is killed when t ends, not through a context.
-	bc := jvm(context.Background(), "-Xmx512m", "kafka.Kafka", config)
-	bc.Stdout, bc.Stderr = of, of
-	srv := startServer(t, "kafka broker", bc, outLog, filepath.Join(dir, "server.log"))
-
-	var user, pass string
-	for u, p := range opts.SCRAMUsers {
-		user, pass = u, p
-		break
-	}
-	probe := func() error {
-		if err := portOpen(k.Addr); err != nil {
-			return err
-		}
-		if user == "" {
-			return nil
-		}
-		cl, err := kgo.NewClient(k.ClientOpts("scram-sha-512", user, pass)...)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err = kadm.NewClient(cl).BrokerMetadata(ctx)
+// probe checks that the broker accepts connections and, with a SCRAM user,
+// that the user can read metadata through TLS.
+func (k *SecureKafka) probe(user, pass string) error {
+	if err := portOpen(k.Addr); err != nil {
 		return err
 	}
-	srv.waitReady(t, 3*time.Minute, probe)
-	return k
+	if user == "" {
+		return nil
+	}
+	cl, err := kgo.NewClient(k.ClientOpts("scram-sha-512", user, pass)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = kadm.NewClient(cl).BrokerMetadata(ctx)
+	return err
 }
 
 // ClientOpts returns franz-go options that reach the broker through TLS,
