@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -75,37 +78,76 @@ func defaultStagesConfig() StagesConfig {
 	}
 }
 
+// stageEntry is one enrichment stage as the consumer wires it: its name
+// (the config key under stages, the stage's name in metrics and
+// failed_stages), whether it is enabled, the provider chosen, and per
+// provider how its config is validated and how the stage is built. The
+// list in entries is the one place that names the stages.
+type stageEntry struct {
+	name     string
+	enabled  bool
+	provider string
+	validate map[string]func() error
+	build    map[string]buildFunc
+}
+
+// buildFunc builds one stage with b's runtime, logger and registry.
+type buildFunc func(ctx context.Context, b *stageBuilder) (processor.Stage, error)
+
+// entries lists the stages in the order they are built.
+func (c StagesConfig) entries() []stageEntry {
+	return []stageEntry{
+		{
+			name: "embedding", enabled: c.Embedding.Enabled, provider: c.Embedding.Provider,
+			validate: map[string]func() error{providerAPI: c.Embedding.Validate, providerLocal: c.Embedding.Local.Validate},
+			build:    map[string]buildFunc{providerAPI: apiEmbedding(c.Embedding.EmbeddingConfig), providerLocal: localEmbedding(c.Embedding.Local)},
+		},
+		{
+			name: "sentiment", enabled: c.Sentiment.Enabled, provider: c.Sentiment.Provider,
+			validate: map[string]func() error{providerAPI: c.Sentiment.Validate, providerLocal: c.Sentiment.Local.Validate},
+			build:    map[string]buildFunc{providerAPI: apiSentiment(c.Sentiment.SentimentConfig), providerLocal: localSentiment(c.Sentiment.Local)},
+		},
+		{
+			name: "emotion", enabled: c.Emotion.Enabled, provider: providerLocal,
+			validate: map[string]func() error{providerLocal: c.Emotion.Validate},
+			build:    map[string]buildFunc{providerLocal: localEmotion(c.Emotion.Config)},
+		},
+	}
+}
+
 // validate checks the enabled stages.
 func (c StagesConfig) validate() error {
 	var errs []error
-	check := func(name string, enabled bool, provider string, api, loc func() error) {
-		if !enabled {
-			return
+	for _, e := range c.entries() {
+		if !e.enabled {
+			continue
 		}
-		var err error
-		switch provider {
-		case providerAPI:
-			err = api()
-		case providerLocal:
-			err = loc()
-		default:
-			err = fmt.Errorf("provider %q: want %s or %s", provider, providerAPI, providerLocal)
+		v, ok := e.validate[e.provider]
+		if !ok {
+			errs = append(errs, fmt.Errorf("stages.%s: provider %q: want %s", e.name, e.provider, providerNames(e)))
+			continue
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("stages.%s: %w", name, err))
+		if err := v(); err != nil {
+			errs = append(errs, fmt.Errorf("stages.%s: %w", e.name, err))
 		}
 	}
-	check("embedding", c.Embedding.Enabled, c.Embedding.Provider, c.Embedding.Validate, c.Embedding.Local.Validate)
-	check("sentiment", c.Sentiment.Enabled, c.Sentiment.Provider, c.Sentiment.Validate, c.Sentiment.Local.Validate)
-	check("emotion", c.Emotion.Enabled, providerLocal, nil, c.Emotion.Validate)
 	return errors.Join(errs...)
+}
+
+// providerNames lists the providers of e, "api or local".
+func providerNames(e stageEntry) string {
+	names := slices.Sorted(maps.Keys(e.validate))
+	return strings.Join(names, " or ")
 }
 
 // usesORT reports whether an enabled stage runs a model in-process.
 func (c StagesConfig) usesORT() bool {
-	return c.Emotion.Enabled ||
-		(c.Embedding.Enabled && c.Embedding.Provider == providerLocal) ||
-		(c.Sentiment.Enabled && c.Sentiment.Provider == providerLocal)
+	for _, e := range c.entries() {
+		if e.enabled && e.provider == providerLocal {
+			return true
+		}
+	}
+	return false
 }
 
 // stageSet is the enabled stages and what they hold open.
@@ -136,82 +178,106 @@ func buildStages(ctx context.Context, cfg Config, log *slog.Logger, reg promethe
 	return set, nil
 }
 
+// stageBuilder is what building a stage needs: the ONNX Runtime (nil when
+// no stage runs a model in-process), the logger, the registry, and the set
+// that collects what the stages hold open.
+type stageBuilder struct {
+	rt  *gpu.Runtime
+	log *slog.Logger
+	reg prometheus.Registerer
+	set *stageSet
+}
+
 func (s *stageSet) build(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) error {
-	sc := cfg.Stages
-	var rt *gpu.Runtime
-	if sc.usesORT() {
-		var err error
-		if rt, err = gpu.NewRuntime(cfg.ORT.Lib, log); err != nil {
+	b := &stageBuilder{log: log, reg: reg, set: s}
+	if cfg.Stages.usesORT() {
+		rt, err := gpu.NewRuntime(cfg.ORT.Lib, log)
+		if err != nil {
 			return fmt.Errorf("start onnx runtime: %w", err)
 		}
 		s.closers = append(s.closers, rt.Close)
+		b.rt = rt
 	}
-	classifier := func(name string, c local.Config) (*gpu.Classifier, error) {
-		m, err := rt.LoadClassifier(ctx, name, c.Config, log.With("stage", name), reg)
-		if err != nil {
-			return nil, fmt.Errorf("load %s model from %s: %w", name, c.ModelDir, err)
+	for _, e := range cfg.Stages.entries() {
+		if !e.enabled {
+			continue
 		}
-		s.closers = append(s.closers, m.Close)
-		s.models = append(s.models, fmt.Sprintf("%s model %s on %s: %d labels", name, m.Model(), m.Device(), len(m.Labels())))
-		log.Info("stage enabled", "stage", name, "provider", providerLocal, "model", m.Model(), "labels", len(m.Labels()))
-		return m, nil
-	}
-
-	if sc.Embedding.Enabled {
-		switch sc.Embedding.Provider {
-		case providerLocal:
-			m, err := rt.LoadEmbedder(ctx, "embedding", sc.Embedding.Local.Config, log.With("stage", "embedding"), reg)
-			if err != nil {
-				return fmt.Errorf("load embedding model from %s: %w", sc.Embedding.Local.ModelDir, err)
-			}
-			s.closers = append(s.closers, m.Close)
-			s.models = append(s.models, fmt.Sprintf("embedding model %s on %s: %d dimensions", m.Model(), m.Device(), m.Dim()))
-			st, err := local.NewEmbeddingStage(m, sc.Embedding.Local, log.With("stage", "embedding"), reg)
-			if err != nil {
-				return err
-			}
-			s.stages = append(s.stages, st)
-			log.Info("stage enabled", "stage", "embedding", "provider", providerLocal, "model", m.Model(), "dimensions", m.Dim())
-		default:
-			st, err := llm.NewEmbeddingStage(sc.Embedding.EmbeddingConfig, log.With("stage", "embedding"), reg)
-			if err != nil {
-				return fmt.Errorf("build embedding stage: %w", err)
-			}
-			s.stages = append(s.stages, st)
-			log.Info("stage enabled", "stage", "embedding", "provider", providerAPI, "model", sc.Embedding.Model, "base_url", sc.Embedding.BaseURL)
-		}
-	}
-	if sc.Sentiment.Enabled {
-		switch sc.Sentiment.Provider {
-		case providerLocal:
-			m, err := classifier("sentiment", sc.Sentiment.Local)
-			if err != nil {
-				return err
-			}
-			st, err := local.NewSentimentStage(m, sc.Sentiment.Local, log.With("stage", "sentiment"), reg)
-			if err != nil {
-				return err
-			}
-			s.stages = append(s.stages, st)
-		default:
-			st, err := llm.NewSentimentStage(sc.Sentiment.SentimentConfig, log.With("stage", "sentiment"), reg)
-			if err != nil {
-				return fmt.Errorf("build sentiment stage: %w", err)
-			}
-			s.stages = append(s.stages, st)
-			log.Info("stage enabled", "stage", "sentiment", "provider", providerAPI, "model", sc.Sentiment.Model, "base_url", sc.Sentiment.BaseURL)
-		}
-	}
-	if sc.Emotion.Enabled {
-		m, err := classifier("emotion", sc.Emotion.Config)
-		if err != nil {
-			return err
-		}
-		st, err := local.NewEmotionStage(m, sc.Emotion.Config, log.With("stage", "emotion"), reg)
+		st, err := e.build[e.provider](ctx, b)
 		if err != nil {
 			return err
 		}
 		s.stages = append(s.stages, st)
 	}
 	return nil
+}
+
+// classifier loads the sequence classifier of stage name.
+func (b *stageBuilder) classifier(ctx context.Context, name string, c local.Config) (*gpu.Classifier, error) {
+	m, err := b.rt.LoadClassifier(ctx, name, c.Config, b.log.With("stage", name), b.reg)
+	if err != nil {
+		return nil, fmt.Errorf("load %s model from %s: %w", name, c.ModelDir, err)
+	}
+	b.set.closers = append(b.set.closers, m.Close)
+	b.set.models = append(b.set.models, fmt.Sprintf("%s model %s on %s: %d labels", name, m.Model(), m.Device(), len(m.Labels())))
+	b.log.Info("stage enabled", "stage", name, "provider", providerLocal, "model", m.Model(), "labels", len(m.Labels()))
+	return m, nil
+}
+
+func apiEmbedding(c llm.EmbeddingConfig) buildFunc {
+	return func(_ context.Context, b *stageBuilder) (processor.Stage, error) {
+		st, err := llm.NewEmbeddingStage(c, b.log.With("stage", "embedding"), b.reg)
+		if err != nil {
+			return nil, fmt.Errorf("build embedding stage: %w", err)
+		}
+		b.log.Info("stage enabled", "stage", "embedding", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL)
+		return st, nil
+	}
+}
+
+func localEmbedding(c local.Config) buildFunc {
+	return func(ctx context.Context, b *stageBuilder) (processor.Stage, error) {
+		m, err := b.rt.LoadEmbedder(ctx, "embedding", c.Config, b.log.With("stage", "embedding"), b.reg)
+		if err != nil {
+			return nil, fmt.Errorf("load embedding model from %s: %w", c.ModelDir, err)
+		}
+		b.set.closers = append(b.set.closers, m.Close)
+		b.set.models = append(b.set.models, fmt.Sprintf("embedding model %s on %s: %d dimensions", m.Model(), m.Device(), m.Dim()))
+		st, err := local.NewEmbeddingStage(m, c, b.log.With("stage", "embedding"), b.reg)
+		if err != nil {
+			return nil, err
+		}
+		b.log.Info("stage enabled", "stage", "embedding", "provider", providerLocal, "model", m.Model(), "dimensions", m.Dim())
+		return st, nil
+	}
+}
+
+func apiSentiment(c llm.SentimentConfig) buildFunc {
+	return func(_ context.Context, b *stageBuilder) (processor.Stage, error) {
+		st, err := llm.NewSentimentStage(c, b.log.With("stage", "sentiment"), b.reg)
+		if err != nil {
+			return nil, fmt.Errorf("build sentiment stage: %w", err)
+		}
+		b.log.Info("stage enabled", "stage", "sentiment", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL)
+		return st, nil
+	}
+}
+
+func localSentiment(c local.Config) buildFunc {
+	return func(ctx context.Context, b *stageBuilder) (processor.Stage, error) {
+		m, err := b.classifier(ctx, "sentiment", c)
+		if err != nil {
+			return nil, err
+		}
+		return local.NewSentimentStage(m, c, b.log.With("stage", "sentiment"), b.reg)
+	}
+}
+
+func localEmotion(c local.Config) buildFunc {
+	return func(ctx context.Context, b *stageBuilder) (processor.Stage, error) {
+		m, err := b.classifier(ctx, "emotion", c)
+		if err != nil {
+			return nil, err
+		}
+		return local.NewEmotionStage(m, c, b.log.With("stage", "emotion"), b.reg)
+	}
 }
