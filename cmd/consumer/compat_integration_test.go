@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/internal/testenv"
@@ -60,7 +61,7 @@ func freePort(t *testing.T) int {
 // it is killed at the end of the test.
 func startServer(t *testing.T, ready string, timeout time.Duration, name string, args ...string) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &harness.Buffer{}
 	cmd := exec.Command(name, args...) //nolint:gosec // The test starts the servers that scripts/compat.sh installed.
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1")

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/internal/testenv"
@@ -45,7 +46,7 @@ func newSim(t *testing.T, faults openaisim.Faults) http.Handler {
 // dlqRun runs a dlq subcommand in process and returns its output.
 func dlqRun(t *testing.T, s *scenario, args ...string) (string, error) {
 	t.Helper()
-	var out syncBuffer
+	var out harness.Buffer
 	base := []string{"--kafka.brokers", strings.Join(s.kafka.Brokers, ","), "--kafka.dead_letter_topic", s.dlq, "--progress", "0"}
 	// The subcommand first, then the defaults, then args, which win.
 	err := run(context.Background(), append(append(append([]string{"dlq"}, args[0]), base...), args[1:]...), func(string) string { return "" }, &out, &out)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -344,35 +342,17 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // inProcess is a consumer running in this test process.
 type inProcess struct {
 	cancel context.CancelFunc
 	done   chan error
-	log    *syncBuffer
+	log    *harness.Buffer
 }
 
 func startInProcess(t *testing.T, args []string) *inProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &inProcess{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
+	c := &inProcess{cancel: cancel, done: make(chan error, 1), log: &harness.Buffer{}}
 	go func() {
 		c.done <- run(ctx, args, func(string) string { return "" }, c.log, c.log)
 	}()
@@ -401,12 +381,12 @@ func (c *inProcess) stop(t *testing.T) error {
 // subprocess is a consumer running as a separate process.
 type subprocess struct {
 	proc *harness.Process
-	log  *syncBuffer
+	log  *harness.Buffer
 }
 
 func startProcess(t *testing.T, args []string) *subprocess {
 	t.Helper()
-	p := &subprocess{log: &syncBuffer{}}
+	p := &subprocess{log: &harness.Buffer{}}
 	proc, err := harness.Start(context.Background(), harness.Config{Path: binPath, Args: args, Log: p.log})
 	if err != nil {
 		t.Fatal(err)
@@ -712,7 +692,7 @@ func testCheckAndMigrateCommands(t *testing.T, srv testenv.ClickHouseServer) {
 		"--log.level", "error",
 	}
 	runCmd := func(args ...string) (string, error) {
-		var out syncBuffer
+		var out harness.Buffer
 		err := run(context.Background(), args, func(string) string { return "" }, &out, &out)
 		return out.String(), err
 	}

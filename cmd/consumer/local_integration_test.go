@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/textpulse/textpulse/gpu"
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/internal/textgen"
 )
@@ -174,7 +175,7 @@ func testCheckLoadsLocalModels(t *testing.T, srv testenv.ClickHouseServer) {
 		"--log.level", "error", "--ort.lib", lib,
 	}
 	runCmd := func(args ...string) (string, error) {
-		var out syncBuffer
+		var out harness.Buffer
 		err := run(context.Background(), args, func(string) string { return "" }, &out, &out)
 		return out.String(), err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
 )
@@ -148,7 +149,7 @@ scrape_configs:
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
 	listen := freeAddr(t)
-	log := &syncBuffer{}
+	log := &harness.Buffer{}
 	cmd := exec.Command(promBin, //nolint:gosec // Test binary and arguments.
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

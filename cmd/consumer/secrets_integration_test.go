@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/internal/testenv"
@@ -246,7 +247,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for k, v := range secretEnv {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &syncBuffer{}
+	logs := &harness.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/textpulse/textpulse/internal/harness"
 	"github.com/textpulse/textpulse/internal/itest"
 	"github.com/textpulse/textpulse/internal/testenv"
 	"github.com/textpulse/textpulse/sink/clickhouse"
@@ -84,7 +85,7 @@ func (e *secureEnv) baseArgs(cmd string, topic, group, db string) []string {
 // does not return within limit.
 func runInProcess(t *testing.T, args []string, env map[string]string, limit time.Duration) (string, error) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &harness.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(t.Context(), args, func(k string) string { return env[k] }, out, out) }()
 	select {
@@ -137,7 +138,7 @@ func TestSecureKafkaAndClickHouse(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			out := &syncBuffer{}
+			out := &harness.Buffer{}
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, args, func(k string) string { return env[k] }, out, out) }()
 			itest.Eventually(t, 90*time.Second, func() (bool, string) {

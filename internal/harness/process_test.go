@@ -9,29 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func start(t *testing.T, cfg Config) *Process {
 	t.Helper()
@@ -107,7 +88,7 @@ func TestProcessKill(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &Buffer{}
 			p := start(t, Config{Path: "sh", Args: []string{"-c", tt.script}, Log: out})
 			if err := p.WaitReady(context.Background(), 5*time.Second, func() error {
 				if p.Tail(1) != "ready" {
@@ -209,7 +190,7 @@ func TestProcessWaitReady(t *testing.T) {
 
 func TestProcessContextAndEnv(t *testing.T) {
 	t.Run("env", func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &Buffer{}
 		p := start(t, Config{Path: "sh", Args: []string{"-c", `echo "$HARNESS_TEST_VAR"`}, Env: []string{"HARNESS_TEST_VAR=set"}, Log: out})
 		if err := p.Wait(); err != nil {
 			t.Fatal(err)
