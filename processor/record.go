@@ -59,6 +59,10 @@ type Record struct {
 	Event
 	Enrichment
 
+	// Revision is 0 for a row the consumer writes and n for the n-th new
+	// version of the row written by re-enrichment.
+	Revision uint32
+
 	// raw is the record as consumed, kept for dead-lettering.
 	raw *kgo.Record
 }

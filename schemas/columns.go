@@ -131,6 +131,9 @@ func Columns() []Column {
 			Values: of(func(r *processor.Record) string { return r.Status() })},
 		{Name: "failed_stages", Legacy: "Array(String)", Modern: "Array(String)", Comment: "Stages whose failure left their columns empty.",
 			Values: of(func(r *processor.Record) []string { return nonNil(r.FailedStages) })},
+		{Name: "revision", Legacy: "UInt32", Modern: "UInt32",
+			Comment: "0 for the row the consumer wrote, n for the n-th new version written by consumer enrich. The newest row of a key wins.",
+			Values:  of(func(r *processor.Record) uint32 { return r.Revision })},
 	}
 }
 

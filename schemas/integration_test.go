@@ -40,6 +40,9 @@ func requireEnv(t *testing.T, name, what string) string {
 type step struct {
 	Name string `json:"name"`
 	SQL  string `json:"sql"`
+	// ExistsOK takes a failure with code 44 (the column exists) as done,
+	// as the migration runner does for schemas.Statement.ExistsOK.
+	ExistsOK bool `json:"exists_ok,omitempty"`
 }
 
 // stepResult is what a step returned: rows in JSONEachRow, or an error.
@@ -178,6 +181,8 @@ func insertSQL(t *testing.T, o schemas.Options, rows []sampleRow, at time.Time, 
 				v = status
 			case "failed_stages":
 				v = nonNil(r.failedStages)
+			case "revision":
+				v = 0
 			default:
 				t.Fatalf("InsertColumns has column %q that the test does not know", c)
 			}
@@ -228,49 +233,48 @@ func buildPlan(t *testing.T, o schemas.Options, now time.Time) []step {
 	}
 	for round := 1; round <= 2; round++ {
 		for _, s := range boot {
-			steps = append(steps, step{fmt.Sprintf("bootstrap %d %s", round, s.Name), s.SQL})
+			steps = append(steps, step{Name: fmt.Sprintf("bootstrap %d %s", round, s.Name), SQL: s.SQL})
 		}
 		for _, m := range migs {
 			for _, s := range m.Statements {
-				steps = append(steps, step{fmt.Sprintf("migration %d.%d %s", m.Version, round, s.Name), s.SQL})
+				steps = append(steps, step{Name: fmt.Sprintf("migration %d.%d %s", m.Version, round, s.Name), SQL: s.SQL, ExistsOK: s.ExistsOK})
 			}
 			rec, err := schemas.RecordMigrationSQL(o, m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			steps = append(steps, step{fmt.Sprintf("record %d.%d", m.Version, round), rec})
+			steps = append(steps, step{Name: fmt.Sprintf("record %d.%d", m.Version, round), SQL: rec})
 		}
 	}
 	applied, err := schemas.AppliedVersionsSQL(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps = append(steps, step{"applied versions", applied})
+	steps = append(steps, step{Name: "applied versions", SQL: applied})
 
 	a, b := sampleBatches()
 	at := now.Add(-2 * time.Minute)
 	steps = append(steps,
-		step{"insert a", insertSQL(t, o, a, at, "batch-a")},
-		step{"insert a again", insertSQL(t, o, a, at, "batch-a")},
-		step{"insert b", insertSQL(t, o, b, at.Add(time.Duration(len(a))*time.Second), "batch-b")},
+		step{Name: "insert a", SQL: insertSQL(t, o, a, at, "batch-a")},
+		step{Name: "insert a again", SQL: insertSQL(t, o, a, at, "batch-a")},
+		step{Name: "insert b", SQL: insertSQL(t, o, b, at.Add(time.Duration(len(a))*time.Second), "batch-b")},
 	)
 	table := o.Database + "." + o.Table
 	steps = append(steps,
-		step{"count raw", "SELECT count() AS n FROM " + table},
-		step{"count final", "SELECT count() AS n FROM " + table + " FINAL"},
-		step{"rollup", "SELECT sum(events) AS events, sum(sentiment_scored) AS scored, sum(partial) AS partial, " +
+		step{Name: "count raw", SQL: "SELECT count() AS n FROM " + table},
+		step{Name: "count final", SQL: "SELECT count() AS n FROM " + table + " FINAL"},
+		step{Name: "rollup", SQL: "SELECT sum(events) AS events, sum(sentiment_scored) AS scored, sum(partial) AS partial, " +
 			"round(sum(sentiment_score_sum), 3) AS score_sum FROM " + table + "_per_minute"},
 	)
 	if o.Dialect == schemas.DialectModern {
-		steps = append(steps, step{"emotion alias",
-			"SELECT emotion, toTypeName(emotion) AS type FROM " + table + " WHERE event_id = 'e1'"})
+		steps = append(steps, step{Name: "emotion alias", SQL: "SELECT emotion, toTypeName(emotion) AS type FROM " + table + " WHERE event_id = 'e1'"})
 	}
 	qs, err := schemas.Queries(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range qs {
-		steps = append(steps, step{"query " + q.Name, strings.ReplaceAll(q.SQL, schemas.EventIDPlaceholder, "e1")})
+		steps = append(steps, step{Name: "query " + q.Name, SQL: strings.ReplaceAll(q.SQL, schemas.EventIDPlaceholder, "e1")})
 	}
 	return steps
 }
@@ -305,8 +309,8 @@ func checkResults(t *testing.T, d schemas.Dialect, results []stepResult) {
 
 	t.Run("migrations recorded once", func(t *testing.T) {
 		rows := byName["applied versions"]
-		if len(rows) != 1 || num(t, rows[0]["version"]) != 1 {
-			t.Errorf("applied versions = %v, want [1]", rows)
+		if len(rows) != 2 || num(t, rows[0]["version"]) != 1 || num(t, rows[1]["version"]) != 2 {
+			t.Errorf("applied versions = %v, want [1 2]", rows)
 		}
 	})
 	t.Run("retried insert", func(t *testing.T) {

@@ -56,9 +56,46 @@ func Migrations(o Options) ([]Migration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render migration 1: %w", err)
 	}
+	v2, err := revisions(o)
+	if err != nil {
+		return nil, fmt.Errorf("render migration 2: %w", err)
+	}
 	return []Migration{
 		{Version: 1, Name: "create_tables", Statements: v1},
+		{Version: 2, Name: "row_revisions", Statements: v2},
 	}, nil
+}
+
+// revisions renders migration 2: the revision column of the main table,
+// signed rollup counters, and the view created again so that it counts
+// only the rows the consumer wrote (revision 0); consumer enrich writes
+// newer versions of rows and corrects the rollup itself.
+func revisions(o Options) ([]Statement, error) {
+	tmpls := []ddlTemplate{{name: "add_revision_column", file: "revision_column.sql.tmpl"}}
+	if o.Clustered() {
+		tmpls = append(tmpls,
+			ddlTemplate{name: "drop_distributed_table", file: "drop_distributed.sql.tmpl"},
+			ddlTemplate{name: "create_distributed_table", file: "events_distributed.sql.tmpl"})
+	}
+	tmpls = append(tmpls, ddlTemplate{name: "signed_rollup_counters", file: "rollup_signed.sql.tmpl"})
+	if o.Clustered() {
+		tmpls = append(tmpls,
+			ddlTemplate{name: "drop_rollup_distributed_table", file: "drop_rollup_distributed.sql.tmpl"},
+			ddlTemplate{name: "create_rollup_distributed_table", file: "per_minute_distributed.sql.tmpl"})
+	}
+	tmpls = append(tmpls,
+		ddlTemplate{name: "drop_rollup_view", file: "drop_rollup_view.sql.tmpl"},
+		ddlTemplate{name: "create_rollup_view", file: "per_minute_mv.sql.tmpl"})
+	sts, err := renderDDL(o, tmpls)
+	if err != nil {
+		return nil, err
+	}
+	if o.Dialect != DialectModern {
+		for i := range sts {
+			sts[i].ExistsOK = sts[i].Name == "add_revision_column"
+		}
+	}
+	return sts, nil
 }
 
 // AppliedVersionsSQL returns a query whose rows are the applied migration

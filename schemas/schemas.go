@@ -41,6 +41,9 @@ type Statement struct {
 	Name string
 	// SQL is the statement text.
 	SQL string
+	// ExistsOK marks a legacy ADD COLUMN without IF NOT EXISTS: a runner
+	// takes its failure with code 44 (the column exists) as done.
+	ExistsOK bool
 }
 
 // InsertSettings returns the query settings for an INSERT of one batch into
@@ -286,6 +289,14 @@ func templateFuncs(o Options) template.FuncMap {
 		"codec": func(c string) string {
 			if modern {
 				return " CODEC(" + c + ")"
+			}
+			return ""
+		},
+		// ifNotExists renders IF NOT EXISTS for ADD COLUMN on modern
+		// servers; 18.16 refuses it.
+		"ifNotExists": func() string {
+			if modern {
+				return "IF NOT EXISTS "
 			}
 			return ""
 		},

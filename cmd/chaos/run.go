@@ -374,7 +374,7 @@ func (h *harness) verify(ctx context.Context, res *result) error {
 	if err := h.ch.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.events FINAL", h.db)).Scan(&res.final); err != nil {
 		return fmt.Errorf("count rows under FINAL: %w", err)
 	}
-	if err := h.ch.QueryRow(ctx, fmt.Sprintf("SELECT sum(events) FROM %s.events_per_minute", h.db)).Scan(&res.rollup); err != nil {
+	if err := h.ch.QueryRow(ctx, fmt.Sprintf("SELECT toUInt64(sum(events)) FROM %s.events_per_minute", h.db)).Scan(&res.rollup); err != nil {
 		return fmt.Errorf("sum the per-minute rollup: %w", err)
 	}
 	var version string

@@ -172,7 +172,7 @@ func (s *scenario) checkExact(valid []bool) {
 	if s.srv.Modern {
 		// Rows exactly once: no copy before FINAL, and an exact rollup.
 		var rollup uint64
-		if err := s.ch.Conn.QueryRow(ctx, fmt.Sprintf("SELECT sum(events) FROM %s.events_per_minute", s.db)).Scan(&rollup); err != nil {
+		if err := s.ch.Conn.QueryRow(ctx, fmt.Sprintf("SELECT toUInt64(sum(events)) FROM %s.events_per_minute", s.db)).Scan(&rollup); err != nil {
 			s.t.Fatal(err)
 		}
 		if stored != uint64(want) || rollup != uint64(want) { //nolint:gosec // Small test counts.

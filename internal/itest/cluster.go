@@ -103,7 +103,7 @@ func StartClickHouseCluster(t testing.TB, name string, shards int) []*ClusterNod
 	var remote bytes.Buffer
 	for i := range shards {
 		ports[i] = FreePort(t)
-		fmt.Fprintf(&remote, "<shard><replica><host>127.0.0.1</host><port>%d</port></replica></shard>", ports[i])
+		fmt.Fprintf(&remote, "<shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>%d</port></replica></shard>", ports[i])
 	}
 	for i := range shards {
 		dir := t.TempDir()

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS analytics.tweets
     emotion_model String,
     status String,
     failed_stages Array(String),
+    revision UInt32,
     ingested_at DateTime DEFAULT now()
 )
 ENGINE = ReplacingMergeTree(ingested_at)
@@ -56,10 +57,10 @@ CREATE TABLE IF NOT EXISTS analytics.tweets_per_minute
     lang String,
     sentiment_label String,
     emotion_label String,
-    events UInt64,
+    events Int64,
     sentiment_score_sum Float64,
-    sentiment_scored UInt64,
-    partial UInt64
+    sentiment_scored Int64,
+    partial Int64
 )
 ENGINE = SummingMergeTree((events, sentiment_score_sum, sentiment_scored, partial))
 PARTITION BY toYYYYMM(minute)
@@ -76,15 +77,50 @@ AS SELECT
     lang,
     sentiment_label,
     emotion_label,
-    count() AS events,
+    toInt64(count()) AS events,
     sumIf(sentiment_score, sentiment_label != '') AS sentiment_score_sum,
-    countIf(sentiment_label != '') AS sentiment_scored,
-    countIf(status = 'partial') AS partial
+    toInt64(countIf(sentiment_label != '')) AS sentiment_scored,
+    toInt64(countIf(status = 'partial')) AS partial
 FROM analytics.tweets
+WHERE revision = 0
 GROUP BY minute, kafka_topic, source, lang, sentiment_label, emotion_label;
 
 -- record migration 1
 INSERT INTO analytics.schema_migrations (version, name, applied_at) SELECT 1, 'create_tables', now();
+
+-- migration 2 row_revisions: add_revision_column
+ALTER TABLE analytics.tweets
+    ADD COLUMN revision UInt32 AFTER failed_stages;
+
+-- migration 2 row_revisions: signed_rollup_counters
+ALTER TABLE analytics.tweets_per_minute
+    MODIFY COLUMN events Int64,
+    MODIFY COLUMN sentiment_scored Int64,
+    MODIFY COLUMN partial Int64;
+
+-- migration 2 row_revisions: drop_rollup_view
+DROP TABLE IF EXISTS analytics.tweets_per_minute_mv;
+
+-- migration 2 row_revisions: create_rollup_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.tweets_per_minute_mv
+TO analytics.tweets_per_minute
+AS SELECT
+    toStartOfMinute(created_at) AS minute,
+    kafka_topic,
+    source,
+    lang,
+    sentiment_label,
+    emotion_label,
+    toInt64(count()) AS events,
+    sumIf(sentiment_score, sentiment_label != '') AS sentiment_score_sum,
+    toInt64(countIf(sentiment_label != '')) AS sentiment_scored,
+    toInt64(countIf(status = 'partial')) AS partial
+FROM analytics.tweets
+WHERE revision = 0
+GROUP BY minute, kafka_topic, source, lang, sentiment_label, emotion_label;
+
+-- record migration 2
+INSERT INTO analytics.schema_migrations (version, name, applied_at) SELECT 2, 'row_revisions', now();
 
 -- applied versions
 SELECT version FROM analytics.schema_migrations GROUP BY version ORDER BY version;

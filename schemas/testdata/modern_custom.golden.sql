@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS analytics.tweets
     emotion_model LowCardinality(String) COMMENT 'Model that computed the emotions.',
     status LowCardinality(String) COMMENT 'ok when every enabled stage produced a result, partial otherwise.',
     failed_stages Array(String) COMMENT 'Stages whose failure left their columns empty.',
+    revision UInt32 COMMENT '0 for the row the consumer wrote, n for the n-th new version written by consumer enrich. The newest row of a key wins.',
     ingested_at DateTime64(3) DEFAULT now64(3) COMMENT 'When the row was written; the ReplacingMergeTree version.' CODEC(DoubleDelta, ZSTD(1)),
     emotion Map(String, Float32) ALIAS CAST((emotion_labels, emotion_scores), 'Map(String, Float32)') COMMENT 'Emotion scores by label, computed on read.'
 )
@@ -58,10 +59,10 @@ CREATE TABLE IF NOT EXISTS analytics.tweets_per_minute
     lang LowCardinality(String),
     sentiment_label LowCardinality(String),
     emotion_label LowCardinality(String),
-    events UInt64 COMMENT 'Rows written.',
+    events Int64 COMMENT 'Rows written.',
     sentiment_score_sum Float64 COMMENT 'Sum of sentiment_score over rows with a sentiment.',
-    sentiment_scored UInt64 COMMENT 'Rows with a sentiment.',
-    partial UInt64 COMMENT 'Rows with status partial.'
+    sentiment_scored Int64 COMMENT 'Rows with a sentiment.',
+    partial Int64 COMMENT 'Rows with status partial.'
 )
 ENGINE = SummingMergeTree((events, sentiment_score_sum, sentiment_scored, partial))
 PARTITION BY toYYYYMM(minute)
@@ -78,15 +79,50 @@ AS SELECT
     lang,
     sentiment_label,
     emotion_label,
-    count() AS events,
+    toInt64(count()) AS events,
     sumIf(sentiment_score, sentiment_label != '') AS sentiment_score_sum,
-    countIf(sentiment_label != '') AS sentiment_scored,
-    countIf(status = 'partial') AS partial
+    toInt64(countIf(sentiment_label != '')) AS sentiment_scored,
+    toInt64(countIf(status = 'partial')) AS partial
 FROM analytics.tweets
+WHERE revision = 0
 GROUP BY minute, kafka_topic, source, lang, sentiment_label, emotion_label;
 
 -- record migration 1
 INSERT INTO analytics.schema_migrations (version, name, applied_at) SELECT 1, 'create_tables', now();
+
+-- migration 2 row_revisions: add_revision_column
+ALTER TABLE analytics.tweets
+    ADD COLUMN IF NOT EXISTS revision UInt32 COMMENT '0 for the row the consumer wrote, n for the n-th new version written by consumer enrich. The newest row of a key wins.' AFTER failed_stages;
+
+-- migration 2 row_revisions: signed_rollup_counters
+ALTER TABLE analytics.tweets_per_minute
+    MODIFY COLUMN events Int64 COMMENT 'Rows written.',
+    MODIFY COLUMN sentiment_scored Int64 COMMENT 'Rows with a sentiment.',
+    MODIFY COLUMN partial Int64 COMMENT 'Rows with status partial.';
+
+-- migration 2 row_revisions: drop_rollup_view
+DROP TABLE IF EXISTS analytics.tweets_per_minute_mv;
+
+-- migration 2 row_revisions: create_rollup_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.tweets_per_minute_mv
+TO analytics.tweets_per_minute
+AS SELECT
+    toStartOfMinute(created_at) AS minute,
+    kafka_topic,
+    source,
+    lang,
+    sentiment_label,
+    emotion_label,
+    toInt64(count()) AS events,
+    sumIf(sentiment_score, sentiment_label != '') AS sentiment_score_sum,
+    toInt64(countIf(sentiment_label != '')) AS sentiment_scored,
+    toInt64(countIf(status = 'partial')) AS partial
+FROM analytics.tweets
+WHERE revision = 0
+GROUP BY minute, kafka_topic, source, lang, sentiment_label, emotion_label;
+
+-- record migration 2
+INSERT INTO analytics.schema_migrations (version, name, applied_at) SELECT 2, 'row_revisions', now();
 
 -- applied versions
 SELECT version FROM analytics.schema_migrations GROUP BY version ORDER BY version;

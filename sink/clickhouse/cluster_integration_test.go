@@ -103,7 +103,7 @@ func TestClusterMode(t *testing.T) {
 		t.Fatalf("shards hold %d rows right after Write, want %d: %v", total, rows, first)
 	}
 	var rolled uint64
-	if err := s1.Conn().QueryRow(ctx, "SELECT sum(events) FROM "+db+".events_per_minute").Scan(&rolled); err != nil {
+	if err := s1.Conn().QueryRow(ctx, "SELECT toUInt64(sum(events)) FROM "+db+".events_per_minute").Scan(&rolled); err != nil {
 		t.Fatal(err)
 	}
 	if rolled != rows {

@@ -29,6 +29,13 @@ func isAuthError(err error) bool {
 	return false
 }
 
+// columnExists reports the server error of an ADD COLUMN whose column
+// exists (DUPLICATE_COLUMN, 44).
+func columnExists(err error) bool {
+	var ex *ch.Exception
+	return errors.As(err, &ex) && ex.Code == 44
+}
+
 // appendError is a client-side error while filling an insert column.
 type appendError struct {
 	column string

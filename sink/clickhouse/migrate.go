@@ -36,7 +36,11 @@ func (c *Sink) Migrate(ctx context.Context) ([]string, error) {
 			continue
 		}
 		for _, st := range m.Statements {
-			if err := c.conn.Exec(ctx, st.SQL); err != nil {
+			err := c.conn.Exec(ctx, st.SQL)
+			if err != nil && st.ExistsOK && columnExists(err) {
+				err = nil
+			}
+			if err != nil {
 				return done, fmt.Errorf("migrate: migration %d %s: %s: %w", m.Version, m.Name, st.Name, err)
 			}
 		}
