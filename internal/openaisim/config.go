@@ -65,9 +65,76 @@ type Config struct {
 	// QuotaExhausted answers every API request 429 insufficient_quota, as
 	// an account without credit does.
 	QuotaExhausted bool
-	// Now returns the current time for rate limits and storms; nil means
-	// time.Now. Tests inject a fake clock here.
+	// Batch configures the Files and Batch APIs.
+	Batch Batch
+	// Now returns the current time for rate limits, storms and batches;
+	// nil means time.Now. Tests inject a fake clock here.
 	Now func() time.Time
+}
+
+// Limits of the real Files and Batch APIs that the server enforces.
+const (
+	// MaxBatchFileBytes is the largest batch input file.
+	MaxBatchFileBytes = 200 << 20
+	// MaxBatchRequests is the largest number of requests in one batch
+	// input file.
+	MaxBatchRequests = 50_000
+)
+
+// Batch configures POST /v1/files and /v1/batches.
+type Batch struct {
+	// CompletionDelay is the time from creating a batch to its end (by the
+	// clock of Config.Now); 0 ends it as soon as its requests are answered.
+	CompletionDelay time.Duration
+	// FailureRate is the probability that a request of a batch fails with
+	// a 500 answer in the error file.
+	FailureRate float64
+	// ExpireFraction, when positive, makes every batch expire after that
+	// fraction of its requests is answered: the rest land in the error
+	// file with code batch_expired.
+	ExpireFraction float64
+	// MaxRequestsPerFile bounds the requests of a batch input file; 0
+	// means MaxBatchRequests.
+	MaxRequestsPerFile int
+	// MaxFileBytes bounds the size of an uploaded file; 0 means
+	// MaxBatchFileBytes.
+	MaxFileBytes int64
+}
+
+// DefaultBatch returns the batch settings of DefaultConfig: batches end
+// two seconds after they are created, without failures.
+func DefaultBatch() Batch {
+	return Batch{CompletionDelay: 2 * time.Second, MaxRequestsPerFile: MaxBatchRequests, MaxFileBytes: MaxBatchFileBytes}
+}
+
+func (b Batch) validate() error {
+	switch {
+	case b.CompletionDelay < 0:
+		return fmt.Errorf("completion delay %v is negative", b.CompletionDelay)
+	case !(b.FailureRate >= 0 && b.FailureRate <= 1):
+		return fmt.Errorf("failure rate %v outside [0,1]", b.FailureRate)
+	case !(b.ExpireFraction >= 0 && b.ExpireFraction < 1):
+		return fmt.Errorf("expire fraction %v outside [0,1)", b.ExpireFraction)
+	case b.MaxRequestsPerFile < 0 || b.MaxRequestsPerFile > MaxBatchRequests:
+		return fmt.Errorf("max requests per file %d outside [0,%d]", b.MaxRequestsPerFile, MaxBatchRequests)
+	case b.MaxFileBytes < 0 || b.MaxFileBytes > MaxBatchFileBytes:
+		return fmt.Errorf("max file bytes %d outside [0,%d]", b.MaxFileBytes, MaxBatchFileBytes)
+	}
+	return nil
+}
+
+func (b Batch) maxRequests() int {
+	if b.MaxRequestsPerFile == 0 {
+		return MaxBatchRequests
+	}
+	return b.MaxRequestsPerFile
+}
+
+func (b Batch) maxBytes() int64 {
+	if b.MaxFileBytes == 0 {
+		return MaxBatchFileBytes
+	}
+	return b.MaxFileBytes
 }
 
 // Endpoint configures latency, rate limits and faults of one endpoint.
@@ -132,6 +199,7 @@ func DefaultConfig() Config {
 		StormDuration: 10 * time.Second,
 		MaxHang:       60 * time.Second,
 		MaxBodyBytes:  64 << 20,
+		Batch:         DefaultBatch(),
 	}
 }
 
@@ -167,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1 {
 		return fmt.Errorf("validate max body bytes: %d below 1", c.MaxBodyBytes)
+	}
+	if err := c.Batch.validate(); err != nil {
+		return fmt.Errorf("validate batch: %w", err)
 	}
 	return nil
 }
