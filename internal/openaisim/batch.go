@@ -125,7 +125,7 @@ func (s *Server) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 // startBatch registers a validating batch for req and starts its worker.
 func (s *Server) startBatch(req createBatchRequest, f *storedFile) batchObject {
 	now := s.now()
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	b := &batchState{created: now, input: f.data, cancel: cancel, done: make(chan struct{}), obj: batchObject{
 		ID: s.store.newID("batch_", s.cfg.Seed), Object: "batch", Endpoint: req.Endpoint, InputFileID: f.meta.ID,
 		CompletionWindow: req.CompletionWindow, Status: BatchValidating, CreatedAt: now.Unix(),
@@ -134,6 +134,9 @@ func (s *Server) startBatch(req createBatchRequest, f *storedFile) batchObject {
 	s.store.mu.Lock()
 	s.store.batches[b.obj.ID] = b
 	s.store.batchOrder = append(s.store.batchOrder, b.obj.ID)
+	if s.store.closed {
+		cancel()
+	}
 	obj := b.obj
 	s.store.mu.Unlock()
 	s.batchStats.batches.Add(1)
@@ -245,6 +248,11 @@ func writeNoBatch(w http.ResponseWriter, id string) {
 // Close stops the workers of batches still in progress and waits for them.
 // The handler must not be served after Close.
 func (s *Server) Close() {
-	s.stop()
+	s.store.mu.Lock()
+	s.store.closed = true
+	for _, b := range s.store.batches {
+		b.cancel()
+	}
+	s.store.mu.Unlock()
 	s.workers.Wait()
 }

@@ -41,6 +41,8 @@ type store struct {
 	fileOrder  []string
 	batches    map[string]*batchState
 	batchOrder []string
+	// closed is set by Server.Close: batches created later stop at once.
+	closed bool
 }
 
 func newStore() *store {

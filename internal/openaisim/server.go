@@ -38,9 +38,7 @@ type Server struct {
 
 	store      *store
 	batchStats batchCounters
-	// ctx ends at Close and stops the batch workers counted by workers.
-	ctx     context.Context //nolint:containedctx // The server's lifetime, ended by Close; never a request's context.
-	stop    context.CancelFunc
+	// workers counts the batch workers; Close stops and waits for them.
 	workers sync.WaitGroup
 }
 
@@ -78,7 +76,6 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		now = time.Now
 	}
 	s := &Server{cfg: cfg, log: logger, tok: tok, now: now, store: newStore()}
-	s.ctx, s.stop = context.WithCancel(context.Background())
 	start := now()
 	s.emb = newEndpoint("embeddings", 0x656d62, cfg.Embeddings, cfg.TrackDistinct, start)
 	s.chat = newEndpoint("chat", 0x63686174, cfg.Chat, cfg.TrackDistinct, start)
