@@ -7,6 +7,24 @@
 // (server errors, hangs, truncated or invalid bodies, wrong result counts,
 // bad values and storms of 429 responses) with probabilities that are
 // reproducible for a given seed.
+//
+// It also serves the Files and Batch APIs the way the real API does:
+// POST /v1/files (multipart, purpose "batch", at most 200 MB), GET
+// /v1/files, GET /v1/files/{id}, GET /v1/files/{id}/content, DELETE
+// /v1/files/{id}, POST /v1/batches (endpoint "/v1/embeddings" or
+// "/v1/chat/completions", completion_window "24h"), GET /v1/batches (limit
+// and after), GET /v1/batches/{id} and POST /v1/batches/{id}/cancel. A
+// batch input file holds at most 50,000 JSONL requests with unique
+// custom_ids; a line that is not JSON, lacks a custom_id, repeats one, is
+// not POST or names another url fails the batch with errors.data. Each
+// request is answered by the same code as the synchronous endpoint, without
+// its latency, limits and faults; answers land in a batch_output file, in
+// an order shuffled by Config.Seed, and failed requests (Batch.FailureRate,
+// invalid bodies, Batch.ExpireFraction) in the error file. A batch goes
+// validating, in_progress, finalizing and completed once
+// Batch.CompletionDelay has passed by the clock of Config.Now, which Stats
+// counts apart from synchronous requests (BatchRequests, BatchTokens).
+// Close stops the batch workers.
 package openaisim
 
 import (
