@@ -99,6 +99,14 @@ func TestRun(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	resp, err = http.Get(base + "/v1/batches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("list batches: status %d", resp.StatusCode)
+	}
 	resp, err = http.Get(base + "/stats")
 	if err != nil {
 		t.Fatal(err)
