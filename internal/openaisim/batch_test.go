@@ -9,7 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -338,19 +337,22 @@ func TestBatchCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name   string
-		code   int
-		status []string
+		name string
+		id   string
+		code int
 	}{
-		{"cancel in progress", http.StatusOK, []string{BatchCancelling}},
-		{"cancel again", http.StatusOK, []string{BatchCancelling, BatchCancelled}},
+		{"in progress", b.ID, http.StatusOK},
+		{"unknown batch", "batch_nope", http.StatusNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, body := post(t, ts.URL+"/v1/batches/"+b.ID+"/cancel", nil)
-			var got batchObject
-			if r.StatusCode != tc.code || json.Unmarshal(body, &got) != nil || !slices.Contains(tc.status, got.Status) || got.CancellingAt == nil {
+			r, body := post(t, ts.URL+"/v1/batches/"+tc.id+"/cancel", nil)
+			if r.StatusCode != tc.code {
 				t.Fatalf("status %d: %s", r.StatusCode, body)
+			}
+			var got batchObject
+			if tc.code == http.StatusOK && (json.Unmarshal(body, &got) != nil || got.Status != BatchCancelling || got.CancellingAt == nil) {
+				t.Fatalf("cancelled %s", body)
 			}
 		})
 	}
@@ -363,9 +365,6 @@ func TestBatchCancel(t *testing.T) {
 	}
 	if r, _ := post(t, ts.URL+"/v1/batches/"+b.ID+"/cancel", nil); r.StatusCode != http.StatusConflict {
 		t.Errorf("cancel of a cancelled batch: status %d", r.StatusCode)
-	}
-	if r, _ := post(t, ts.URL+"/v1/batches/batch_nope/cancel", nil); r.StatusCode != http.StatusNotFound {
-		t.Errorf("cancel of an unknown batch: status %d", r.StatusCode)
 	}
 }
 
