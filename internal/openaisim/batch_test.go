@@ -554,6 +554,10 @@ func TestBatchGoOpenAI(t *testing.T) {
 			t.Fatalf("RetrieveBatch: %v", err)
 		}
 	}
+	limit := 1
+	if list, err := client.ListBatch(ctx, nil, &limit); err != nil || len(list.Data) != 1 || list.Data[0].ID != b.ID || list.HasMore {
+		t.Fatalf("ListBatch %+v: %v", list, err)
+	}
 	got := map[string]int{}
 	for _, id := range []*string{b.OutputFileID, b.ErrorFileID} {
 		if id == nil {

@@ -98,6 +98,7 @@ func parseBatchInput(data []byte, endpoint string, maxRequests int) ([]batchLine
 func (s *Server) runBatch(ctx context.Context, b *batchState) {
 	lines, errs := parseBatchInput(b.input, b.obj.Endpoint, s.cfg.Batch.maxRequests())
 	s.store.mu.Lock()
+	b.input = nil
 	if b.obj.Status != BatchValidating {
 		s.store.mu.Unlock()
 		return
@@ -257,5 +258,4 @@ func (s *Server) writeResultsLocked(b *batchState) {
 		id := s.addFileLocked(b.obj.ID+"_"+f.name, PurposeBatchOutput, data).ID
 		*f.id = &id
 	}
-	b.input = nil
 }

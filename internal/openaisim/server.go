@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// Server is an OpenAI-compatible HTTP server. Create it with New and serve
-// Handler; it is safe for concurrent use.
+// Server is an OpenAI-compatible HTTP server. Create it with New, serve
+// Handler and Close it when done; it is safe for concurrent use.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
