@@ -64,6 +64,15 @@ func faultFlags(fs *pflag.FlagSet, prefix string, f *openaisim.Faults) map[strin
 	return targets
 }
 
+// batchFlags registers the flags of the Files and Batch APIs.
+func batchFlags(fs *pflag.FlagSet, b *openaisim.Batch, def openaisim.Batch) {
+	fs.DurationVar(&b.CompletionDelay, "batch-completion-delay", def.CompletionDelay, "time from creating a batch to its end (0: as soon as its requests are answered)")
+	fs.Float64Var(&b.FailureRate, "batch-failure-rate", def.FailureRate, "probability that a batch request fails with a 500 line in the error file")
+	fs.Float64Var(&b.ExpireFraction, "batch-expire-fraction", def.ExpireFraction, "make batches expire after this fraction of their requests, the rest failing with batch_expired (0: never)")
+	fs.IntVar(&b.MaxRequestsPerFile, "batch-max-requests", def.MaxRequestsPerFile, "most requests in a batch input file (at most 50000)")
+	fs.Int64Var(&b.MaxFileBytes, "batch-max-file-bytes", def.MaxFileBytes, "largest uploaded file (at most 200 MB)")
+}
+
 // parseFlags parses args. It returns pflag.ErrHelp after printing the usage
 // when args ask for help.
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -93,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.sim.StormDuration, "storm-duration", def.StormDuration, "how long a 429 storm lasts")
 	fs.DurationVar(&o.sim.MaxHang, "max-hang", def.MaxHang, "longest hang of an injected timeout")
 	fs.Int64Var(&o.sim.MaxBodyBytes, "max-body-bytes", def.MaxBodyBytes, "largest request body")
+	batchFlags(fs, &o.sim.Batch, def.Batch)
 	fs.BoolVar(&o.sim.TrackDistinct, "track-distinct", false, "count distinct input texts in /stats (8 bytes of memory per text)")
 	fs.DurationVar(&o.grace, "shutdown-grace", 5*time.Second, "how long to wait for requests in flight at shutdown")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -144,6 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer sim.Close()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", o.listen)
 	if err != nil {
@@ -185,6 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	st := sim.Stats()
-	logger.Info("stopped", "embeddings_requests", st.Embeddings.Requests, "chat_requests", st.Chat.Requests, "too_many_requests", st.TooManyRequests)
+	logger.Info("stopped", "embeddings_requests", st.Embeddings.Requests, "chat_requests", st.Chat.Requests,
+		"batch_requests", st.BatchRequests, "too_many_requests", st.TooManyRequests)
 	return nil
 }

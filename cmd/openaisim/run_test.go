@@ -42,6 +42,18 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("models %v %v", o.sim.EmbeddingModels, o.sim.ChatModels)
 			}
 		}, false},
+		{"batch", []string{"--batch-completion-delay", "0s", "--batch-failure-rate", "0.1", "--batch-expire-fraction", "0.5", "--batch-max-requests", "10", "--batch-max-file-bytes", "1000"}, func(t *testing.T, o *options) {
+			b := o.sim.Batch
+			if b.CompletionDelay != 0 || b.FailureRate != 0.1 || b.ExpireFraction != 0.5 || b.MaxRequestsPerFile != 10 || b.MaxFileBytes != 1000 {
+				t.Errorf("batch %+v", b)
+			}
+		}, false},
+		{"batch defaults", nil, func(t *testing.T, o *options) {
+			if o.sim.Batch != openaisim.DefaultBatch() {
+				t.Errorf("batch %+v", o.sim.Batch)
+			}
+		}, false},
+		{"batch limit above the API's", []string{"--batch-max-requests", "50001"}, nil, true},
 		{"fault out of range", []string{"--fault-timeout", "2"}, nil, true},
 		{"bad log level", []string{"--log-level", "loud"}, nil, true},
 		{"extra argument", []string{"serve"}, nil, true},
@@ -86,6 +98,14 @@ func TestRun(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+	resp, err = http.Get(base + "/v1/batches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("list batches: status %d", resp.StatusCode)
 	}
 	resp, err = http.Get(base + "/stats")
 	if err != nil {

@@ -259,14 +259,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.counters.promptTokens.Add(int64(job.promptTokens))
-	var texts []string
 	if job.sentiment != nil {
 		e.counters.inputs.Add(int64(len(job.sentiment.Items)))
-		texts = make([]string, len(job.sentiment.Items))
-		for i, it := range job.sentiment.Items {
-			texts[i] = it.Text
-		}
-		e.countDistinct(texts)
+		e.countDistinct(sentimentTexts(job.sentiment))
 	}
 
 	d := e.draws(s.cfg.Seed)
@@ -276,12 +271,33 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	id := requestID(d)
 	w.Header().Set("x-request-id", id)
+	resp := s.chatAnswer(e, d, job, fault, id)
+	completion := resp.Usage.CompletionTokens
+	e.counters.completionTokens.Add(int64(completion))
+	if !s.delay(r.Context(), e, d, job.promptTokens+completion) {
+		e.counters.canceled.Add(1)
+		return
+	}
+	if s.preFault(w, r, e, d, fault) {
+		return
+	}
+	resp.Created = s.now().Unix()
+	if job.stream && fault == "" {
+		s.writeStream(w, e, headers, resp)
+		return
+	}
+	s.writeBody(w, e, fault, headers, resp)
+}
 
+// chatAnswer computes the response body for job with request id id,
+// damaged by fault when it is FaultWrongCount or FaultBadValues. The HTTP
+// handler and the batch worker share it.
+func (s *Server) chatAnswer(e *endpoint, d draws, job chatJob, fault, id string) chatResponse {
 	var content string
 	var ms []string
 	if job.sentiment != nil {
 		content = s.sentimentContent(e, d, fault, job.sentiment.Items)
-		ms = marks(texts)
+		ms = marks(sentimentTexts(job.sentiment))
 	} else {
 		content = plainAnswer(job.last)
 		if job.jsonMode {
@@ -291,14 +307,6 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	content, refusal, finish := applyMarks(content, ms)
 	completion := s.tok.count(content)
-	e.counters.completionTokens.Add(int64(completion))
-	if !s.delay(r.Context(), e, d, job.promptTokens+completion) {
-		e.counters.canceled.Add(1)
-		return
-	}
-	if s.preFault(w, r, e, d, fault) {
-		return
-	}
 	resp := chatResponse{
 		ID:                "chatcmpl-" + strings.TrimPrefix(id, "req_"),
 		Object:            "chat.completion",
@@ -312,11 +320,15 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		resp.Choices[i] = chatChoice{Index: i, Message: chatOutMessage{Role: "assistant", Content: content, Refusal: optional(refusal)},
 			Logprobs: json.RawMessage("null"), FinishReason: finish}
 	}
-	if job.stream && fault == "" {
-		s.writeStream(w, e, headers, resp)
-		return
+	return resp
+}
+
+func sentimentTexts(sr *SentimentRequest) []string {
+	texts := make([]string, len(sr.Items))
+	for i, it := range sr.Items {
+		texts[i] = it.Text
 	}
-	s.writeBody(w, e, fault, headers, resp)
+	return texts
 }
 
 // sentimentContent is the answer to a sentiment request's items, with the

@@ -7,6 +7,24 @@
 // (server errors, hangs, truncated or invalid bodies, wrong result counts,
 // bad values and storms of 429 responses) with probabilities that are
 // reproducible for a given seed.
+//
+// It also serves the Files and Batch APIs the way the real API does:
+// POST /v1/files (multipart, purpose "batch", at most 200 MB), GET
+// /v1/files, GET /v1/files/{id}, GET /v1/files/{id}/content, DELETE
+// /v1/files/{id}, POST /v1/batches (endpoint "/v1/embeddings" or
+// "/v1/chat/completions", completion_window "24h"), GET /v1/batches (limit
+// and after), GET /v1/batches/{id} and POST /v1/batches/{id}/cancel. A
+// batch input file holds at most 50,000 JSONL requests with unique
+// custom_ids; a line that is not JSON, lacks a custom_id, repeats one, is
+// not POST or names another url fails the batch with errors.data. Each
+// request is answered by the same code as the synchronous endpoint, without
+// its latency, limits and faults; answers land in a batch_output file, in
+// an order shuffled by Config.Seed, and failed requests (Batch.FailureRate,
+// invalid bodies, Batch.ExpireFraction) in the error file. A batch goes
+// validating, in_progress, finalizing and completed once
+// Batch.CompletionDelay has passed by the clock of Config.Now, which Stats
+// counts apart from synchronous requests (BatchRequests, BatchTokens).
+// Close stops the batch workers.
 package openaisim
 
 import (
@@ -65,9 +83,76 @@ type Config struct {
 	// QuotaExhausted answers every API request 429 insufficient_quota, as
 	// an account without credit does.
 	QuotaExhausted bool
-	// Now returns the current time for rate limits and storms; nil means
-	// time.Now. Tests inject a fake clock here.
+	// Batch configures the Files and Batch APIs.
+	Batch Batch
+	// Now returns the current time for rate limits, storms and batches;
+	// nil means time.Now. Tests inject a fake clock here.
 	Now func() time.Time
+}
+
+// Limits of the real Files and Batch APIs that the server enforces.
+const (
+	// MaxBatchFileBytes is the largest batch input file.
+	MaxBatchFileBytes = 200 << 20
+	// MaxBatchRequests is the largest number of requests in one batch
+	// input file.
+	MaxBatchRequests = 50_000
+)
+
+// Batch configures POST /v1/files and /v1/batches.
+type Batch struct {
+	// CompletionDelay is the time from creating a batch to its end (by the
+	// clock of Config.Now); 0 ends it as soon as its requests are answered.
+	CompletionDelay time.Duration
+	// FailureRate is the probability that a request of a batch fails with
+	// a 500 answer in the error file.
+	FailureRate float64
+	// ExpireFraction, when positive, makes every batch expire after that
+	// fraction of its requests is answered: the rest land in the error
+	// file with code batch_expired.
+	ExpireFraction float64
+	// MaxRequestsPerFile bounds the requests of a batch input file; 0
+	// means MaxBatchRequests.
+	MaxRequestsPerFile int
+	// MaxFileBytes bounds the size of an uploaded file; 0 means
+	// MaxBatchFileBytes.
+	MaxFileBytes int64
+}
+
+// DefaultBatch returns the batch settings of DefaultConfig: batches end
+// two seconds after they are created, without failures.
+func DefaultBatch() Batch {
+	return Batch{CompletionDelay: 2 * time.Second, MaxRequestsPerFile: MaxBatchRequests, MaxFileBytes: MaxBatchFileBytes}
+}
+
+func (b Batch) validate() error {
+	switch {
+	case b.CompletionDelay < 0:
+		return fmt.Errorf("completion delay %v is negative", b.CompletionDelay)
+	case !(b.FailureRate >= 0 && b.FailureRate <= 1):
+		return fmt.Errorf("failure rate %v outside [0,1]", b.FailureRate)
+	case !(b.ExpireFraction >= 0 && b.ExpireFraction < 1):
+		return fmt.Errorf("expire fraction %v outside [0,1)", b.ExpireFraction)
+	case b.MaxRequestsPerFile < 0 || b.MaxRequestsPerFile > MaxBatchRequests:
+		return fmt.Errorf("max requests per file %d outside [0,%d]", b.MaxRequestsPerFile, MaxBatchRequests)
+	case b.MaxFileBytes < 0 || b.MaxFileBytes > MaxBatchFileBytes:
+		return fmt.Errorf("max file bytes %d outside [0,%d]", b.MaxFileBytes, MaxBatchFileBytes)
+	}
+	return nil
+}
+
+func (b Batch) maxRequests() int {
+	if b.MaxRequestsPerFile == 0 {
+		return MaxBatchRequests
+	}
+	return b.MaxRequestsPerFile
+}
+
+func (b Batch) maxBytes() int64 {
+	if b.MaxFileBytes == 0 {
+		return MaxBatchFileBytes
+	}
+	return b.MaxFileBytes
 }
 
 // Endpoint configures latency, rate limits and faults of one endpoint.
@@ -132,6 +217,7 @@ func DefaultConfig() Config {
 		StormDuration: 10 * time.Second,
 		MaxHang:       60 * time.Second,
 		MaxBodyBytes:  64 << 20,
+		Batch:         DefaultBatch(),
 	}
 }
 
@@ -167,6 +253,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1 {
 		return fmt.Errorf("validate max body bytes: %d below 1", c.MaxBodyBytes)
+	}
+	if err := c.Batch.validate(); err != nil {
+		return fmt.Errorf("validate batch: %w", err)
 	}
 	return nil
 }

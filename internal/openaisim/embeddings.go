@@ -270,6 +270,13 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if s.preFault(w, r, e, d, fault) {
 		return
 	}
+	s.writeBody(w, e, fault, headers, s.embeddingAnswer(e, job, fault))
+}
+
+// embeddingAnswer computes the response body for job, damaged by fault
+// when it is FaultBadValues or FaultWrongCount. The HTTP handler and the
+// batch worker share it.
+func (s *Server) embeddingAnswer(e *endpoint, job embeddingJob, fault string) embeddingResponse {
 	dims := job.dims
 	if fault == FaultBadValues {
 		e.counters.faults[faultIndex(FaultBadValues)].Add(1)
@@ -298,5 +305,5 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Data[i] = embeddingData{Object: "embedding", Index: i, Embedding: emb}
 	}
-	s.writeBody(w, e, fault, headers, resp)
+	return resp
 }

@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// Server is an OpenAI-compatible HTTP server. Create it with New and serve
-// Handler; it is safe for concurrent use.
+// Server is an OpenAI-compatible HTTP server. Create it with New, serve
+// Handler and Close it when done; it is safe for concurrent use.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
@@ -35,6 +35,11 @@ type Server struct {
 	}
 	inFlight      atomic.Int64
 	maxConcurrent atomic.Int64
+
+	store      *store
+	batchStats batchCounters
+	// workers counts the batch workers; Close stops and waits for them.
+	workers sync.WaitGroup
 }
 
 // endpoint holds the runtime state of one simulated API endpoint.
@@ -70,7 +75,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Server{cfg: cfg, log: logger, tok: tok, now: now}
+	s := &Server{cfg: cfg, log: logger, tok: tok, now: now, store: newStore()}
 	start := now()
 	s.emb = newEndpoint("embeddings", 0x656d62, cfg.Embeddings, cfg.TrackDistinct, start)
 	s.chat = newEndpoint("chat", 0x63686174, cfg.Chat, cfg.TrackDistinct, start)
@@ -82,6 +87,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		mux.HandleFunc("POST /v1/embeddings", s.track(s.handleEmbeddings))
 		mux.HandleFunc("POST /v1/chat/completions", s.track(s.handleChat))
 	}
+	s.batchRoutes(mux)
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /stats", s.handleStats)
@@ -97,6 +103,19 @@ func newEndpoint(name string, salt uint64, cfg Endpoint, distinct bool, now time
 		e.distinct = make(map[uint64]struct{})
 	}
 	return e
+}
+
+// batchRoutes registers the Files and Batch APIs on mux.
+func (s *Server) batchRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/files", s.handleUploadFile)
+	mux.HandleFunc("GET /v1/files", s.handleListFiles)
+	mux.HandleFunc("GET /v1/files/{id}", s.handleGetFile)
+	mux.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
+	mux.HandleFunc("DELETE /v1/files/{id}", s.handleDeleteFile)
+	mux.HandleFunc("POST /v1/batches", s.handleCreateBatch)
+	mux.HandleFunc("GET /v1/batches", s.handleListBatches)
+	mux.HandleFunc("GET /v1/batches/{id}", s.handleGetBatch)
+	mux.HandleFunc("POST /v1/batches/{id}/cancel", s.handleCancelBatch)
 }
 
 // Handler returns the HTTP handler that serves the API.

@@ -24,6 +24,19 @@ type Stats struct {
 	InFlight int64 `json:"in_flight"`
 	// MaxConcurrent is the highest number of API requests served at once.
 	MaxConcurrent int64 `json:"max_concurrent"`
+	// Batches counts POST /v1/batches that created a batch.
+	Batches int64 `json:"batches"`
+	// BatchRequests counts the requests of batches answered, apart from
+	// the synchronous endpoints above.
+	BatchRequests int64 `json:"batch_requests"`
+	// BatchFailed counts the batch requests that landed in an error file.
+	BatchFailed int64 `json:"batch_failed"`
+	// BatchPromptTokens counts prompt tokens of answered batch requests.
+	BatchPromptTokens int64 `json:"batch_prompt_tokens"`
+	// BatchCompletionTokens counts completion tokens of batch chat answers.
+	BatchCompletionTokens int64 `json:"batch_completion_tokens"`
+	// BatchTokens is BatchPromptTokens plus BatchCompletionTokens.
+	BatchTokens int64 `json:"batch_tokens"`
 }
 
 // EndpointStats holds the counters of one API endpoint.
@@ -115,6 +128,13 @@ func (s *Server) Stats() Stats {
 		TooManyRequests: s.status.tooMany.Load(),
 		InFlight:        s.inFlight.Load(),
 		MaxConcurrent:   s.maxConcurrent.Load(),
+
+		Batches:               s.batchStats.batches.Load(),
+		BatchRequests:         s.batchStats.requests.Load(),
+		BatchFailed:           s.batchStats.failed.Load(),
+		BatchPromptTokens:     s.batchStats.promptTokens.Load(),
+		BatchCompletionTokens: s.batchStats.completionTokens.Load(),
+		BatchTokens:           s.batchStats.promptTokens.Load() + s.batchStats.completionTokens.Load(),
 	}
 }
 
