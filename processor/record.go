@@ -98,6 +98,17 @@ type TopicPartition struct {
 	Partition int32
 }
 
+// RowKey is the key of a stored row, its Kafka coordinates; rows order by
+// topic, partition and offset.
+type RowKey struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// Key returns the key of r's row.
+func (r *Record) Key() RowKey { return RowKey{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset} }
+
 // OffsetSpan is an inclusive offset range with the leader epoch of its last
 // record.
 type OffsetSpan struct {
@@ -118,6 +129,10 @@ type Batch struct {
 	DeadLetters []DeadLetter
 	// Bytes is the size of the raw record values in the batch.
 	Bytes int
+	// DedupScope, when set, prefixes DedupToken, so that a write of the
+	// same offsets for another purpose (a new version of the rows) is not
+	// taken by the server for a retry of the consumer's insert.
+	DedupScope string
 	// held is Bytes plus the results the stages are expected to add, such
 	// as embedding vectors: what batch.max_bytes bounds.
 	held int
@@ -176,6 +191,9 @@ func (b *Batch) DedupToken() string {
 		// Fewer rows than the spans cover: the token must not match an
 		// INSERT of the whole spans.
 		parts = append(parts, "stored:"+strconv.Itoa(b.stored))
+	}
+	if b.DedupScope != "" {
+		return b.DedupScope + ":" + strings.Join(parts, ",")
 	}
 	return strings.Join(parts, ",")
 }

@@ -26,6 +26,35 @@ type Column struct {
 	// Values returns the column of rs in the Go type that clickhouse-go
 	// appends without conversion.
 	Values func(o Options, rs []processor.Record) any
+	// Select is the expression that reads the column back in the type of
+	// Dest's target; "" selects the column by name.
+	Select string
+	// Dest returns where a read value of the column goes in a record; nil
+	// for a column derived from others (status), which is not read.
+	Dest func(r *processor.Record) any
+}
+
+// SelectExpr returns the expression that reads the column for the options
+// (without an alias: a reader scans by position, and an alias named like
+// the column would shadow it in WHERE).
+func (c Column) SelectExpr(o Options) string {
+	c = c.forOptions(o)
+	if c.Select != "" {
+		return c.Select
+	}
+	return c.Name
+}
+
+// ReadColumns returns the columns of Columns that are read back into a
+// record (those with a Dest), in order.
+func ReadColumns() []Column {
+	var out []Column
+	for _, c := range Columns() {
+		if c.Dest != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Type returns the column type for the options.
@@ -85,55 +114,55 @@ const (
 func Columns() []Column {
 	return []Column{
 		{Name: "kafka_topic", Legacy: "String", Modern: "String", Comment: "Kafka topic the record was consumed from.",
-			Values: of(func(r *processor.Record) string { return r.Topic })},
+			Values: of(func(r *processor.Record) string { return r.Topic }), Dest: func(r *processor.Record) any { return &r.Topic }},
 		{Name: "kafka_partition", Legacy: "UInt32", Modern: "UInt32", Comment: "Kafka partition of the record.",
-			Values: of(func(r *processor.Record) uint32 { return uint32(r.Partition) })}, //nolint:gosec // Kafka partitions are non-negative.
+			Values: of(func(r *processor.Record) uint32 { return uint32(r.Partition) }), Select: "toInt32(kafka_partition)", Dest: func(r *processor.Record) any { return &r.Partition }}, //nolint:gosec // Kafka partitions are non-negative.
 		{Name: "kafka_offset", Legacy: "UInt64", Modern: "UInt64", Comment: "Kafka offset of the record.", Codec: "Delta, ZSTD(1)",
-			Values: of(func(r *processor.Record) uint64 { return uint64(r.Offset) })}, //nolint:gosec // Kafka offsets are non-negative.
+			Values: of(func(r *processor.Record) uint64 { return uint64(r.Offset) }), Select: "toInt64(kafka_offset)", Dest: func(r *processor.Record) any { return &r.Offset }}, //nolint:gosec // Kafka offsets are non-negative.
 		{Name: "kafka_timestamp", Legacy: dtLegacy, Modern: dtModern, Comment: "Kafka record timestamp.", Codec: "DoubleDelta, ZSTD(1)",
-			Values: of(func(r *processor.Record) time.Time { return r.Timestamp })},
+			Values: of(func(r *processor.Record) time.Time { return r.Timestamp }), Dest: func(r *processor.Record) any { return &r.Timestamp }},
 		{Name: "event_id", Legacy: "String", Modern: "String", Comment: "Event id from the producer, may be empty.", Codec: "ZSTD(1)",
-			Values: of(func(r *processor.Record) string { return r.ID })},
+			Values: of(func(r *processor.Record) string { return r.ID }), Dest: func(r *processor.Record) any { return &r.ID }},
 		{Name: "text", Legacy: "String", Modern: "String", Comment: "Event text as received.", Codec: "ZSTD(3)",
-			Values: of(func(r *processor.Record) string { return r.Text })},
+			Values: of(func(r *processor.Record) string { return r.Text }), Dest: func(r *processor.Record) any { return &r.Text }},
 		{Name: "source", Legacy: lcLegacy, Modern: lcModern, Comment: "Producer-defined source of the event.",
-			Values: of(func(r *processor.Record) string { return r.Source })},
+			Values: of(func(r *processor.Record) string { return r.Source }), Dest: func(r *processor.Record) any { return &r.Source }},
 		{Name: "author", Legacy: "String", Modern: "String", Comment: "Author of the text, may be empty.", Codec: "ZSTD(1)",
-			Values: of(func(r *processor.Record) string { return r.Author })},
+			Values: of(func(r *processor.Record) string { return r.Author }), Dest: func(r *processor.Record) any { return &r.Author }},
 		{Name: "lang", Legacy: lcLegacy, Modern: lcModern, Comment: "Language code of the text, may be empty.",
-			Values: of(func(r *processor.Record) string { return r.Lang })},
+			Values: of(func(r *processor.Record) string { return r.Lang }), Dest: func(r *processor.Record) any { return &r.Lang }},
 		{Name: "created_at", Legacy: dtLegacy, Modern: dtModern, Codec: "DoubleDelta, ZSTD(1)",
 			Comment: "When the text was created, or the Kafka timestamp when the event has none.",
-			Values:  of(func(r *processor.Record) time.Time { return r.CreatedAt })},
+			Values:  of(func(r *processor.Record) time.Time { return r.CreatedAt }), Dest: func(r *processor.Record) any { return &r.CreatedAt }},
 		metadataColumn(),
 		{Name: "embedding", Legacy: "Array(Float32)", Modern: "Array(Float32)", Stage: "embedding",
 			Comment: "L2-normalised text embedding, empty when not computed.",
-			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.Embedding) })},
+			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.Embedding) }), Dest: func(r *processor.Record) any { return &r.Embedding }},
 		{Name: "embedding_model", Legacy: lcLegacy, Modern: lcModern, Stage: "embedding", Comment: "Model that computed the embedding.",
-			Values: of(func(r *processor.Record) string { return r.EmbeddingModel })},
+			Values: of(func(r *processor.Record) string { return r.EmbeddingModel }), Dest: func(r *processor.Record) any { return &r.EmbeddingModel }},
 		{Name: "sentiment_label", Legacy: lcLegacy, Modern: lcModern, Stage: "sentiment", Comment: "Sentiment label, empty when absent.",
-			Values: of(func(r *processor.Record) string { return r.SentimentLabel })},
+			Values: of(func(r *processor.Record) string { return r.SentimentLabel }), Dest: func(r *processor.Record) any { return &r.SentimentLabel }},
 		{Name: "sentiment_score", Legacy: "Float32", Modern: "Float32", Stage: "sentiment", Comment: "Score of sentiment_label, 0 when absent.",
-			Values: of(func(r *processor.Record) float32 { return r.SentimentScore })},
+			Values: of(func(r *processor.Record) float32 { return r.SentimentScore }), Dest: func(r *processor.Record) any { return &r.SentimentScore }},
 		{Name: "sentiment_model", Legacy: lcLegacy, Modern: lcModern, Stage: "sentiment", Comment: "Model that computed the sentiment.",
-			Values: of(func(r *processor.Record) string { return r.SentimentModel })},
+			Values: of(func(r *processor.Record) string { return r.SentimentModel }), Dest: func(r *processor.Record) any { return &r.SentimentModel }},
 		{Name: "emotion_label", Legacy: lcLegacy, Modern: lcModern, Stage: "emotion", Comment: "Emotion with the highest score, empty when absent.",
-			Values: of(func(r *processor.Record) string { return r.EmotionLabel })},
+			Values: of(func(r *processor.Record) string { return r.EmotionLabel }), Dest: func(r *processor.Record) any { return &r.EmotionLabel }},
 		{Name: "emotion_labels", Legacy: "Array(" + lcLegacy + ")", Modern: "Array(" + lcModern + ")", Stage: "emotion",
 			Comment: "Emotion labels, parallel to emotion_scores.",
-			Values:  of(func(r *processor.Record) []string { return nonNil(r.EmotionLabels) })},
+			Values:  of(func(r *processor.Record) []string { return nonNil(r.EmotionLabels) }), Dest: func(r *processor.Record) any { return &r.EmotionLabels }},
 		{Name: "emotion_scores", Legacy: "Array(Float32)", Modern: "Array(Float32)", Stage: "emotion",
 			Comment: "Emotion scores, parallel to emotion_labels.",
-			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.EmotionScores) })},
+			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.EmotionScores) }), Dest: func(r *processor.Record) any { return &r.EmotionScores }},
 		{Name: "emotion_model", Legacy: lcLegacy, Modern: lcModern, Stage: "emotion", Comment: "Model that computed the emotions.",
-			Values: of(func(r *processor.Record) string { return r.EmotionModel })},
+			Values: of(func(r *processor.Record) string { return r.EmotionModel }), Dest: func(r *processor.Record) any { return &r.EmotionModel }},
 		{Name: "status", Legacy: lcLegacy, Modern: lcModern, Comment: "ok when every enabled stage produced a result, partial otherwise.",
 			Values: of(func(r *processor.Record) string { return r.Status() })},
 		{Name: "failed_stages", Legacy: "Array(String)", Modern: "Array(String)", Comment: "Stages whose failure left their columns empty.",
-			Values: of(func(r *processor.Record) []string { return nonNil(r.FailedStages) })},
+			Values: of(func(r *processor.Record) []string { return nonNil(r.FailedStages) }), Dest: func(r *processor.Record) any { return &r.FailedStages }},
 		{Name: "revision", Legacy: "UInt32", Modern: "UInt32",
 			Comment: "0 for the row the consumer wrote, n for the n-th new version written by consumer enrich. The newest row of a key wins.",
-			Values:  of(func(r *processor.Record) uint32 { return r.Revision })},
+			Values:  of(func(r *processor.Record) uint32 { return r.Revision }), Dest: func(r *processor.Record) any { return &r.Revision }},
 	}
 }
 
@@ -144,7 +173,8 @@ func metadataColumn() Column {
 		Name: "metadata", Legacy: "String", Modern: "String", Codec: "ZSTD(3)",
 		Comment: "Raw JSON text of the event metadata object, empty when absent.",
 		JSON: &Column{Name: "metadata", Legacy: "JSON", Modern: "JSON", Codec: "ZSTD(3)",
-			Comment: "Event metadata object, {} when absent; paths read as metadata.a.b."},
+			Comment: "Event metadata object, {} when absent; paths read as metadata.a.b.", Select: "toJSONString(metadata)"},
+		Dest: func(r *processor.Record) any { return &r.Metadata },
 		Values: func(o Options, rs []processor.Record) any {
 			json := o.WithDefaults().MetadataType == MetadataJSON
 			out := make([]string, len(rs))
