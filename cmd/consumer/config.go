@@ -159,6 +159,36 @@ func flagSet(name string, defaults Config) *pflag.FlagSet {
 // loadConfig parses args and the environment into a Config in the order
 // flags > environment > YAML file > defaults. It returns the koanf instance
 // too, for --print-config.
+// loadCommandConfig parses args with all, a flag set of the configuration
+// keys and a command's own flags, then loads the configuration from the
+// keys that were given, the environment and --config as loadConfig does.
+// A parse error is a usageError, or pflag.ErrHelp.
+func loadCommandConfig(all *pflag.FlagSet, name string, args []string, getenv func(string) string) (Config, error) {
+	if err := all.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, &usageError{err}
+	}
+	cfgFlags := flagSet(name, DefaultConfig())
+	var cfgArgs []string
+	all.Visit(func(f *pflag.Flag) {
+		if cfgFlags.Lookup(f.Name) == nil {
+			return
+		}
+		v := f.Value.String()
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		cfgArgs = append(cfgArgs, "--"+f.Name+"="+v)
+	})
+	cfg, _, err := loadConfig(cfgFlags, cfgArgs, getenv)
+	if err != nil {
+		return Config{}, &usageError{err}
+	}
+	return cfg, nil
+}
+
 func loadConfig(fs *pflag.FlagSet, args []string, getenv func(string) string) (Config, *koanf.Koanf, error) {
 	defaults := DefaultConfig()
 	if err := fs.Parse(args); err != nil {

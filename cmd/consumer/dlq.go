@@ -162,33 +162,12 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		return &usageError{errors.New("dlq: want a subcommand: inspect or replay")}
 	}
 	sub, args := args[0], args[1:]
-	// One flag set parses both the configuration keys and the dlq flags;
-	// the configuration keys that were given are then loaded the usual
-	// way, with the environment and --config.
 	all := flagSet("consumer dlq "+sub, DefaultConfig())
 	all.SetOutput(stderr)
 	readOpts := dlqFlags(all)
-	if err := all.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return &usageError{err}
-	}
-	cfgFlags := flagSet("consumer dlq "+sub, DefaultConfig())
-	var cfgArgs []string
-	all.Visit(func(f *pflag.Flag) {
-		if cfgFlags.Lookup(f.Name) == nil {
-			return
-		}
-		v := f.Value.String()
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			v = strings.Join(sv.GetSlice(), ",")
-		}
-		cfgArgs = append(cfgArgs, "--"+f.Name+"="+v)
-	})
-	cfg, _, err := loadConfig(cfgFlags, cfgArgs, getenv)
+	cfg, err := loadCommandConfig(all, "consumer dlq "+sub, args, getenv)
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
 	if err := cfg.Kafka.Validate(); err != nil {
 		return &usageError{fmt.Errorf("invalid configuration:\n%w", err)}

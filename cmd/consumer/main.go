@@ -5,6 +5,7 @@
 //
 //	consumer [run|migrate|check|version] [flags]
 //	consumer dlq [inspect|replay] [flags]
+//	consumer enrich [selection] [flags]
 //
 // Every configuration key is a flag (--kafka.brokers), an environment
 // variable (TEXTPULSE_KAFKA_BROKERS) and a YAML key (kafka: {brokers: ...});
@@ -73,9 +74,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	case "dlq":
 		return runDLQ(ctx, args, getenv, stdout, stderr)
+	case "enrich":
+		return runEnrich(ctx, args, getenv, stdout, stderr)
 	case "run", "migrate", "check":
 	default:
-		return &usageError{fmt.Errorf("unknown command %q: want run, migrate, check, dlq or version", cmd)}
+		return &usageError{fmt.Errorf("unknown command %q: want run, migrate, check, enrich, dlq or version", cmd)}
 	}
 	fs := flagSet("consumer "+cmd, DefaultConfig())
 	fs.SetOutput(stderr)

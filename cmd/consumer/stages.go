@@ -156,6 +156,11 @@ type stageSet struct {
 	closers []func() error
 	// models describes each loaded local model, for the check command.
 	models []string
+	// viaBatch builds the API stages on the Batch API.
+	viaBatch bool
+	// modelOf is the model of each built stage, as its rows name it in
+	// their <stage>_model column.
+	modelOf map[string]string
 }
 
 // Close releases the models and ONNX Runtime, last opened first.
@@ -171,7 +176,13 @@ func (s *stageSet) Close() error {
 // buildStages creates the enabled enrichment stages, loading their models;
 // the caller closes the set when the pipeline has stopped.
 func buildStages(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	set := &stageSet{}
+	return buildStagesVia(ctx, cfg, false, log, reg)
+}
+
+// buildStagesVia is buildStages with the API stages on the Batch API when
+// viaBatch is set (consumer enrich --via batch).
+func buildStagesVia(ctx context.Context, cfg Config, viaBatch bool, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
+	set := &stageSet{viaBatch: viaBatch}
 	if err := set.build(ctx, cfg, log, reg); err != nil {
 		return nil, errors.Join(err, set.Close())
 	}
@@ -190,6 +201,7 @@ type stageBuilder struct {
 
 func (s *stageSet) build(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) error {
 	b := &stageBuilder{log: log, reg: reg, set: s}
+	s.modelOf = map[string]string{}
 	if cfg.Stages.usesORT() {
 		rt, err := gpu.NewRuntime(cfg.ORT.Lib, log)
 		if err != nil {
@@ -220,6 +232,7 @@ func (b *stageBuilder) classifier(ctx context.Context, name string, c local.Conf
 	b.set.closers = append(b.set.closers, m.Close)
 	b.set.models = append(b.set.models, fmt.Sprintf("%s model %s on %s: %d labels", name, m.Model(), m.Device(), len(m.Labels())))
 	b.log.Info("stage enabled", "stage", name, "provider", providerLocal, "model", m.Model(), "labels", len(m.Labels()))
+	b.set.modelOf[name] = m.Model()
 	return m, nil
 }
 
@@ -230,6 +243,7 @@ func apiEmbedding(c llm.EmbeddingConfig) buildFunc {
 			return nil, fmt.Errorf("build embedding stage: %w", err)
 		}
 		b.log.Info("stage enabled", "stage", "embedding", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL)
+		b.set.modelOf["embedding"] = c.Model
 		return st, nil
 	}
 }
@@ -247,6 +261,7 @@ func localEmbedding(c local.Config) buildFunc {
 			return nil, err
 		}
 		b.log.Info("stage enabled", "stage", "embedding", "provider", providerLocal, "model", m.Model(), "dimensions", m.Dim())
+		b.set.modelOf["embedding"] = m.Model()
 		return st, nil
 	}
 }
@@ -258,6 +273,7 @@ func apiSentiment(c llm.SentimentConfig) buildFunc {
 			return nil, fmt.Errorf("build sentiment stage: %w", err)
 		}
 		b.log.Info("stage enabled", "stage", "sentiment", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL)
+		b.set.modelOf["sentiment"] = c.Model
 		return st, nil
 	}
 }

@@ -261,3 +261,32 @@ func (j *Job) stageNames() []string {
 	}
 	return out
 }
+
+// Plan reads the selected rows as Run would, without enriching or writing
+// anything, and calls visit for each row with the stages it needs. It does
+// not touch the checkpoint.
+func (j *Job) Plan(ctx context.Context, visit func(r *processor.Record, stages []string)) (uint64, error) {
+	where := j.Filter.SQL()
+	var after processor.RowKey
+	var n uint64
+	for {
+		rows, err := j.Store.ReadPage(ctx, where, after, j.PageSize)
+		if err != nil {
+			return n, err
+		}
+		if len(rows) == 0 {
+			return n, nil
+		}
+		for i := range rows {
+			var need []string
+			for _, st := range j.Stages {
+				if j.Needs(&rows[i], st.Name()) {
+					need = append(need, st.Name())
+				}
+			}
+			visit(&rows[i], need)
+		}
+		n += uint64(len(rows))
+		after = rows[len(rows)-1].Key()
+	}
+}
