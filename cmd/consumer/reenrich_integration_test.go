@@ -221,3 +221,72 @@ func slicesIndex(s []string, v string) int {
 	}
 	return -1
 }
+
+func TestEnrichUpgradesModel(t *testing.T) {
+	testenv.EachClickHouse(t, testEnrichUpgradesModel)
+}
+
+// testEnrichUpgradesModel is TestEnrichUpgradesModel on one server: rows
+// written with emotion model A are moved to model B by consumer enrich
+// --stale-model, every row once, and a second run finds nothing to do.
+func testEnrichUpgradesModel(t *testing.T, srv testenv.ClickHouseServer) {
+	lib := testenv.Lookup(t, "TEXTPULSE_ORT_LIB")
+	models := testenv.Lookup(t, "TEXTPULSE_TEST_MODELS")
+	s := newScenario(t, srv, 2)
+	const n = 200
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, `{"id":"e%d","text":"day %d: I am so happy and a little scared of what comes next"}`, i, i)
+	}
+	s.kafka.Produce(t, s.topic, s.partitions, values)
+	emotion := func(dir string) []string {
+		return []string{"--ort.lib", lib, "--stages.emotion.enabled", "--stages.emotion.model_dir", filepath.Join(models, dir)}
+	}
+	c := startInProcess(t, s.args(emotion("tiny-emotion")...))
+	s.waitRows(n, 2*time.Minute)
+	if err := c.stop(t); err != nil {
+		t.Fatalf("consumer: %v\n%s", err, c.log.String())
+	}
+	modelCounts := func() map[string]uint64 {
+		rows, err := s.ch.Conn.Query(t.Context(), fmt.Sprintf("SELECT emotion_model, count() FROM %s.events FINAL GROUP BY emotion_model", s.db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = rows.Close() }()
+		out := map[string]uint64{}
+		for rows.Next() {
+			var m string
+			var c uint64
+			if err := rows.Scan(&m, &c); err != nil {
+				t.Fatal(err)
+			}
+			out[m] = c
+		}
+		return out
+	}
+	before := modelCounts()
+	if len(before) != 1 {
+		t.Fatalf("models before the upgrade: %v, want one", before)
+	}
+	rs := &reenrichScenario{scenario: s, n: n}
+	args := rs.enrichArgs(t, append(emotion("minilm-emotion"), "--stale-model", "--stages", "emotion", "--progress", "none")...)
+	var out, errb strings.Builder
+	if err := run(t.Context(), args, noEnv, &out, &errb); err != nil {
+		t.Fatalf("enrich: %v\n%s", err, errb.String())
+	}
+	after := modelCounts()
+	var upgraded string
+	for m := range after {
+		upgraded = m
+	}
+	if len(after) != 1 || after[upgraded] != n || !strings.Contains(upgraded, "minilm-emotion@") {
+		t.Fatalf("models after the upgrade: %v (before %v), want all %d rows on minilm-emotion", after, before, n)
+	}
+	if !strings.Contains(squash(out.String()), "emotion 200 enriched, 0 failed again") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), args, noEnv, &out, &errb); err != nil || !strings.Contains(squash(out.String()), "rows selected 0") {
+		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+}
