@@ -107,7 +107,9 @@ type RowKey struct {
 }
 
 // Key returns the key of r's row.
-func (r *Record) Key() RowKey { return RowKey{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset} }
+func (r *Record) Key() RowKey {
+	return RowKey{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+}
 
 // OffsetSpan is an inclusive offset range with the leader epoch of its last
 // record.
