@@ -85,7 +85,7 @@ func runCheck(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if cfg.Stages.usesORT() {
 		// Loading runs each model once (warm-up), so a model that loads
 		// here runs in the consumer.
-		set, err := buildStages(ctx, cfg, log, prometheus.NewRegistry())
+		set, err := buildStages(ctx, cfg, nil, log, prometheus.NewRegistry())
 		if err != nil {
 			report(false, "local models: %v", err)
 		} else {

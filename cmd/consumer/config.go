@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 // Validate checks the whole configuration and reports every problem.
 func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.Decode.Validate(), c.Batch.Validate(), c.ClickHouse.Validate()}
-	errs = append(errs, c.Stages.validate())
+	errs = append(errs, c.Stages.validate(c.Kafka.LagInterval))
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -170,7 +170,7 @@ func (o enrichOptions) job(store reenrich.Store, set *stageSet, log *slog.Logger
 // buildEnrichStages builds the enabled stages, with the API stages on the
 // Batch API under --via batch.
 func buildEnrichStages(ctx context.Context, cfg Config, o enrichOptions, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	set, err := buildStagesVia(ctx, cfg, o.via == "batch", log, reg)
+	set, err := buildStagesVia(ctx, cfg, o.via == "batch", nil, log, reg)
 	if err != nil {
 		return nil, err
 	}

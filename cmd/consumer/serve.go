@@ -112,7 +112,8 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	deps := processor.Deps{Logger: log, Registerer: reg, Writer: snk, Stored: snk, AfterStore: killAfterStoreHook(log)}
-	stages, err := buildStages(ctx, cfg, log, reg)
+	lag := &lagSource{}
+	stages, err := buildStages(ctx, cfg, lag.lag, log, reg)
 	if err != nil {
 		return err
 	}
@@ -149,10 +150,7 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
-	if cfg.Kafka.LagInterval > 0 {
-		lm := kafka.NewLagMonitor(cl, cfg.Kafka.Group, log, reg)
-		go lm.Run(lagCtx, cfg.Kafka.LagInterval)
-	}
+	lag.start(lagCtx, cl, cfg.Kafka, log, reg)
 
 	err = p.Run(ctx, cl)
 	log.Info("pipeline stopped", "err", err)
@@ -160,6 +158,31 @@ func runConsumer(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("run pipeline: %w", err)
 	}
 	return nil
+}
+
+// lagSource reads the consumer lag for the stages, which are built before
+// the Kafka client and its lag monitor exist.
+type lagSource struct {
+	m atomic.Pointer[kafka.LagMonitor]
+}
+
+// start runs the lag monitor of cfg on cl until ctx is done, when
+// cfg.LagInterval is above 0.
+func (s *lagSource) start(ctx context.Context, cl *kgo.Client, cfg kafka.Config, log *slog.Logger, reg prometheus.Registerer) {
+	if cfg.LagInterval <= 0 {
+		return
+	}
+	lm := kafka.NewLagMonitor(cl, cfg.Group, log, reg)
+	s.m.Store(lm)
+	go lm.Run(ctx, cfg.LagInterval)
+}
+
+// lag returns the last measured lag, -1 while none was measured.
+func (s *lagSource) lag() int64 {
+	if lm := s.m.Load(); lm != nil {
+		return lm.Lag()
+	}
+	return -1
 }
 
 func closeClient(cl *kgo.Client, log *slog.Logger) {

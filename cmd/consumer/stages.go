@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -36,8 +39,17 @@ type StagesConfig struct {
 // or with a feature-extraction model run by ONNX Runtime (provider local,
 // the keys under local).
 type EmbeddingStageConfig struct {
-	Enabled             bool   `koanf:"enabled"`
-	Provider            string `koanf:"provider"`
+	Enabled  bool   `koanf:"enabled"`
+	Provider string `koanf:"provider"`
+	// DeferAboveLag (records; 0 never) makes the API stage send nothing
+	// while the consumer lag measured by the lag monitor
+	// (kafka.lag_interval) is above it, until the lag falls below 80% of
+	// it: the records the stage's cache cannot answer are written with
+	// status partial and the stage in failed_stages, to be enriched later
+	// by the enrich command. It is refused for provider local, whose cost
+	// does not grow with the backlog as an API's quota and bill do, and
+	// without a lag monitor.
+	DeferAboveLag       int64 `koanf:"defer_above_lag"`
 	llm.EmbeddingConfig `koanf:",squash"`
 	Local               local.Config `koanf:"local"`
 }
@@ -47,8 +59,10 @@ type EmbeddingStageConfig struct {
 // negative/neutral/positive classifier run by ONNX Runtime (provider local,
 // the keys under local).
 type SentimentStageConfig struct {
-	Enabled             bool   `koanf:"enabled"`
-	Provider            string `koanf:"provider"`
+	Enabled  bool   `koanf:"enabled"`
+	Provider string `koanf:"provider"`
+	// DeferAboveLag is as in EmbeddingStageConfig.
+	DeferAboveLag       int64 `koanf:"defer_above_lag"`
 	llm.SentimentConfig `koanf:",squash"`
 	Local               local.Config `koanf:"local"`
 }
@@ -78,34 +92,42 @@ func defaultStagesConfig() StagesConfig {
 	}
 }
 
+// deferResumeShare is the share of defer_above_lag below which the lag
+// must fall for a deferring stage to resume.
+const deferResumeShare = 0.8
+
 // stageEntry is one enrichment stage as the consumer wires it: its name
 // (the config key under stages, the stage's name in metrics and
-// failed_stages), whether it is enabled, the provider chosen, and per
-// provider how its config is validated and how the stage is built. The
-// list in entries is the one place that names the stages.
+// failed_stages), whether it is enabled, the provider chosen, the lag
+// above which it defers (0 never), and per provider how its config is
+// validated and how the stage is built. The list in entries is the one
+// place that names the stages.
 type stageEntry struct {
-	name     string
-	enabled  bool
-	provider string
-	validate map[string]func() error
-	build    map[string]buildFunc
+	name          string
+	enabled       bool
+	provider      string
+	deferAboveLag int64
+	validate      map[string]func() error
+	build         map[string]buildFunc
 }
 
-// buildFunc builds one stage with b's runtime, logger and registry.
+// buildFunc builds one stage with b's runtime, logger, registry and lag.
 type buildFunc func(ctx context.Context, b *stageBuilder) (processor.Stage, error)
 
 // entries lists the stages in the order they are built.
 func (c StagesConfig) entries() []stageEntry {
 	return []stageEntry{
 		{
-			name: "embedding", enabled: c.Embedding.Enabled, provider: c.Embedding.Provider,
+			name: "embedding", enabled: c.Embedding.Enabled, provider: c.Embedding.Provider, deferAboveLag: c.Embedding.DeferAboveLag,
 			validate: map[string]func() error{providerAPI: c.Embedding.Validate, providerLocal: c.Embedding.Local.Validate},
-			build:    map[string]buildFunc{providerAPI: apiEmbedding(c.Embedding.EmbeddingConfig), providerLocal: localEmbedding(c.Embedding.Local)},
+			build: map[string]buildFunc{providerAPI: apiEmbedding(c.Embedding.EmbeddingConfig, c.Embedding.DeferAboveLag),
+				providerLocal: localEmbedding(c.Embedding.Local)},
 		},
 		{
-			name: "sentiment", enabled: c.Sentiment.Enabled, provider: c.Sentiment.Provider,
+			name: "sentiment", enabled: c.Sentiment.Enabled, provider: c.Sentiment.Provider, deferAboveLag: c.Sentiment.DeferAboveLag,
 			validate: map[string]func() error{providerAPI: c.Sentiment.Validate, providerLocal: c.Sentiment.Local.Validate},
-			build:    map[string]buildFunc{providerAPI: apiSentiment(c.Sentiment.SentimentConfig), providerLocal: localSentiment(c.Sentiment.Local)},
+			build: map[string]buildFunc{providerAPI: apiSentiment(c.Sentiment.SentimentConfig, c.Sentiment.DeferAboveLag),
+				providerLocal: localSentiment(c.Sentiment.Local)},
 		},
 		{
 			name: "emotion", enabled: c.Emotion.Enabled, provider: providerLocal,
@@ -115,8 +137,9 @@ func (c StagesConfig) entries() []stageEntry {
 	}
 }
 
-// validate checks the enabled stages.
-func (c StagesConfig) validate() error {
+// validate checks the enabled stages; lagInterval is how often the
+// consumer lag is measured (0 never), which defer_above_lag needs.
+func (c StagesConfig) validate(lagInterval time.Duration) error {
 	var errs []error
 	for _, e := range c.entries() {
 		if !e.enabled {
@@ -130,8 +153,26 @@ func (c StagesConfig) validate() error {
 		if err := v(); err != nil {
 			errs = append(errs, fmt.Errorf("stages.%s: %w", e.name, err))
 		}
+		if err := e.validateDefer(lagInterval); err != nil {
+			errs = append(errs, fmt.Errorf("stages.%s: %w", e.name, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateDefer checks defer_above_lag; see EmbeddingStageConfig.
+func (e stageEntry) validateDefer(lagInterval time.Duration) error {
+	switch {
+	case e.deferAboveLag < 0:
+		return fmt.Errorf("defer_above_lag %d: want 0 (never defer) or more records", e.deferAboveLag)
+	case e.deferAboveLag == 0:
+		return nil
+	case e.provider != providerAPI:
+		return fmt.Errorf("defer_above_lag %d: only provider api defers, set it to 0 for provider %s", e.deferAboveLag, e.provider)
+	case lagInterval <= 0:
+		return fmt.Errorf("defer_above_lag %d needs the lag monitor: set kafka.lag_interval above 0", e.deferAboveLag)
+	}
+	return nil
 }
 
 // providerNames lists the providers of e, "api or local".
@@ -174,33 +215,36 @@ func (s *stageSet) Close() error {
 }
 
 // buildStages creates the enabled enrichment stages, loading their models;
-// the caller closes the set when the pipeline has stopped.
-func buildStages(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	return buildStagesVia(ctx, cfg, false, log, reg)
+// the caller closes the set when the pipeline has stopped. lag reads the
+// consumer lag for defer_above_lag; nil never defers.
+func buildStages(ctx context.Context, cfg Config, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
+	return buildStagesVia(ctx, cfg, false, lag, log, reg)
 }
 
 // buildStagesVia is buildStages with the API stages on the Batch API when
 // viaBatch is set (consumer enrich --via batch).
-func buildStagesVia(ctx context.Context, cfg Config, viaBatch bool, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
+func buildStagesVia(ctx context.Context, cfg Config, viaBatch bool, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
 	set := &stageSet{viaBatch: viaBatch}
-	if err := set.build(ctx, cfg, log, reg); err != nil {
+	if err := set.build(ctx, cfg, lag, log, reg); err != nil {
 		return nil, errors.Join(err, set.Close())
 	}
 	return set, nil
 }
 
 // stageBuilder is what building a stage needs: the ONNX Runtime (nil when
-// no stage runs a model in-process), the logger, the registry, and the set
-// that collects what the stages hold open.
+// no stage runs a model in-process), the logger, the registry, what reads
+// the consumer lag (nil never defers), and the set that collects what the
+// stages hold open.
 type stageBuilder struct {
 	rt  *gpu.Runtime
 	log *slog.Logger
 	reg prometheus.Registerer
+	lag func() int64
 	set *stageSet
 }
 
-func (s *stageSet) build(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) error {
-	b := &stageBuilder{log: log, reg: reg, set: s}
+func (s *stageSet) build(ctx context.Context, cfg Config, lag func() int64, log *slog.Logger, reg prometheus.Registerer) error {
+	b := &stageBuilder{log: log, reg: reg, lag: lag, set: s}
 	s.modelOf = map[string]string{}
 	if cfg.Stages.usesORT() {
 		rt, err := gpu.NewRuntime(cfg.ORT.Lib, log)
@@ -236,13 +280,52 @@ func (b *stageBuilder) classifier(ctx context.Context, name string, c local.Conf
 	return m, nil
 }
 
-func apiEmbedding(c llm.EmbeddingConfig) buildFunc {
+// deferOpts returns the options that make an API stage defer while the lag
+// is above threshold (none when threshold is 0 or nothing reads the lag).
+func (b *stageBuilder) deferOpts(threshold int64) []llm.Option {
+	if threshold <= 0 || b.lag == nil {
+		return nil
+	}
+	return []llm.Option{llm.WithDefer(newLagGate(b.lag, threshold).deferring)}
+}
+
+// lagGate decides whether a stage defers: from when the lag rises above
+// above until it falls below resume (deferResumeShare of above), so that a
+// lag hovering at the threshold does not switch the stage on and off.
+type lagGate struct {
+	lag    func() int64
+	above  int64
+	resume int64
+	on     atomic.Bool
+}
+
+func newLagGate(lag func() int64, above int64) *lagGate {
+	// Rounded up, so that a threshold of 1 resumes at 0.
+	return &lagGate{lag: lag, above: above, resume: int64(math.Ceil(float64(above) * deferResumeShare))}
+}
+
+// deferring reports whether the stage defers now. A lag not measured yet
+// (negative) never starts a deferral.
+func (g *lagGate) deferring() bool {
+	l := g.lag()
+	if g.on.Load() {
+		if l < g.resume {
+			g.on.Store(false)
+		}
+	} else if l > g.above {
+		g.on.Store(true)
+	}
+	return g.on.Load()
+}
+
+func apiEmbedding(c llm.EmbeddingConfig, deferAboveLag int64) buildFunc {
 	return func(_ context.Context, b *stageBuilder) (processor.Stage, error) {
-		st, err := llm.NewEmbeddingStage(c, b.log.With("stage", "embedding"), b.reg)
+		st, err := llm.NewEmbeddingStage(c, b.log.With("stage", "embedding"), b.reg, b.deferOpts(deferAboveLag)...)
 		if err != nil {
 			return nil, fmt.Errorf("build embedding stage: %w", err)
 		}
-		b.log.Info("stage enabled", "stage", "embedding", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL)
+		b.log.Info("stage enabled", "stage", "embedding", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL,
+			"defer_above_lag", deferAboveLag)
 		b.set.modelOf["embedding"] = c.Model
 		return st, nil
 	}
@@ -266,13 +349,14 @@ func localEmbedding(c local.Config) buildFunc {
 	}
 }
 
-func apiSentiment(c llm.SentimentConfig) buildFunc {
+func apiSentiment(c llm.SentimentConfig, deferAboveLag int64) buildFunc {
 	return func(_ context.Context, b *stageBuilder) (processor.Stage, error) {
-		st, err := llm.NewSentimentStage(c, b.log.With("stage", "sentiment"), b.reg)
+		st, err := llm.NewSentimentStage(c, b.log.With("stage", "sentiment"), b.reg, b.deferOpts(deferAboveLag)...)
 		if err != nil {
 			return nil, fmt.Errorf("build sentiment stage: %w", err)
 		}
-		b.log.Info("stage enabled", "stage", "sentiment", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL)
+		b.log.Info("stage enabled", "stage", "sentiment", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL,
+			"defer_above_lag", deferAboveLag)
 		b.set.modelOf["sentiment"] = c.Model
 		return st, nil
 	}

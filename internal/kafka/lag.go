@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,9 @@ import (
 // the high watermark minus the group's committed offset. Summing the gauge
 // over all members gives the group's lag without double counting.
 type LagMonitor struct {
+	// total is the sum of the last measurement, -1 before the first.
+	total atomic.Int64
+
 	cl    *kgo.Client
 	adm   *kadm.Client
 	group string
@@ -27,7 +31,7 @@ type LagMonitor struct {
 // NewLagMonitor returns a monitor for group using cl.
 func NewLagMonitor(cl *kgo.Client, group string, log *slog.Logger, reg prometheus.Registerer) *LagMonitor {
 	f := promauto.With(reg)
-	return &LagMonitor{
+	m := &LagMonitor{
 		cl:    cl,
 		adm:   kadm.NewClient(cl),
 		group: group,
@@ -38,7 +42,17 @@ func NewLagMonitor(cl *kgo.Client, group string, log *slog.Logger, reg prometheu
 		}, []string{"topic", "partition"}),
 		seen: make(map[[2]string]bool),
 	}
+	m.total.Store(-1)
+	return m
 }
+
+// Lag returns the records between the group's committed offsets and the
+// high watermarks, summed over the partitions this member owned at the
+// last successful measurement (with a single member, the group's lag). It
+// is -1 before the first measurement, 0 while the member owns no
+// partition, and keeps its value while a measurement fails. It is safe for
+// concurrent use.
+func (m *LagMonitor) Lag() int64 { return m.total.Load() }
 
 // Run updates the gauges every interval until ctx is done.
 func (m *LagMonitor) Run(ctx context.Context, interval time.Duration) {
@@ -73,6 +87,7 @@ func (m *LagMonitor) Update(ctx context.Context) {
 	}
 	memberID, _ := m.cl.GroupMetadata()
 	now := make(map[[2]string]bool)
+	var total int64
 	for _, l := range gl.Lag.Sorted() {
 		if l.Member == nil || l.Member.MemberID != memberID || l.Lag < 0 {
 			continue
@@ -80,6 +95,7 @@ func (m *LagMonitor) Update(ctx context.Context) {
 		key := [2]string{l.Topic, strconv.Itoa(int(l.Partition))}
 		now[key] = true
 		m.lag.WithLabelValues(key[0], key[1]).Set(float64(l.Lag))
+		total += l.Lag
 	}
 	for key := range m.seen {
 		if !now[key] {
@@ -87,4 +103,5 @@ func (m *LagMonitor) Update(ctx context.Context) {
 		}
 	}
 	m.seen = now
+	m.total.Store(total)
 }

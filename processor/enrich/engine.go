@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -79,6 +80,14 @@ type Config struct {
 	// CacheScope is what determines a result besides the text (the model,
 	// the dimensions); it is part of the cache key.
 	CacheScope string
+	// Defer, when set, is asked at the start of every batch whether to
+	// defer the stage: while it returns true the provider is not called,
+	// the texts the cache holds are still answered from it, and every
+	// other record is marked failed for the stage whatever the policy
+	// (written with status partial and the stage in failed_stages, to be
+	// enriched later). Nil never defers. It must be safe for concurrent
+	// use and must not block.
+	Defer func() bool
 }
 
 // Engine runs one stage; it implements processor.Stage. It is safe for
@@ -90,6 +99,9 @@ type Engine[R any] struct {
 	cache *lru.Cache[uint64, R]
 	m     *metrics
 	log   *slog.Logger
+	// deferring is whether the last batch was deferred, so that the start
+	// and the end of a deferral are logged once.
+	deferring atomic.Bool
 }
 
 // New returns an engine over p; its metrics are registered on reg (nil
@@ -118,10 +130,14 @@ func (e *Engine[R]) Name() string { return e.cfg.Stage }
 
 // Enrich implements processor.Stage: it sets the results of b's records,
 // or applies the failure policy to those it has none for. It returns an
-// error only when ctx ends first.
+// error only when ctx ends first. While Config.Defer says so, it sets only
+// the cached results and marks the other records failed for the stage.
 func (e *Engine[R]) Enrich(ctx context.Context, b *processor.Batch) error {
+	deferred := e.deferred()
 	items, pending := e.collect(b)
-	if err := e.resolve(ctx, b, pending); err != nil {
+	if deferred {
+		e.postpone(b, pending)
+	} else if err := e.resolve(ctx, b, pending); err != nil {
 		return fmt.Errorf("enrich batch %s with %s: %w", b.ID, e.cfg.Stage, err)
 	}
 	for _, it := range items {
@@ -156,6 +172,36 @@ func (e *Engine[R]) collect(b *processor.Batch) (items, pending []*Item[R]) {
 		pending = append(pending, it)
 	}
 	return items, pending
+}
+
+// deferred asks Config.Defer whether to defer the current batch, and logs
+// when a deferral starts or ends.
+func (e *Engine[R]) deferred() bool {
+	if e.cfg.Defer == nil {
+		return false
+	}
+	d := e.cfg.Defer()
+	if e.deferring.CompareAndSwap(!d, d) {
+		if d {
+			e.log.Info("enrichment deferred", "stage", e.cfg.Stage, "provider", e.cfg.Provider)
+		} else {
+			e.log.Info("enrichment resumed", "stage", e.cfg.Stage, "provider", e.cfg.Provider)
+		}
+	}
+	return d
+}
+
+// postpone marks the records of pending failed for the stage, without
+// asking the provider, so that they are enriched later.
+func (e *Engine[R]) postpone(b *processor.Batch, pending []*Item[R]) {
+	n := 0
+	for _, it := range pending {
+		for _, i := range it.records {
+			b.MarkFailed(i, e.cfg.Stage)
+		}
+		n += len(it.records)
+	}
+	e.m.deferred.Add(float64(n))
 }
 
 // resolve runs attempts on pending until every item is done or has failed

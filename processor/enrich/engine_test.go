@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,5 +228,116 @@ func TestNewValidates(t *testing.T) {
 				t.Fatalf("error %v, want ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+// logCounter counts the messages logged, by message.
+type logCounter struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logCounter) WithGroup(string) slog.Handler            { return l }
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs[r.Message]++
+	return nil
+}
+
+func TestEngineDefers(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy processor.FailurePolicy
+		// warm is enriched before deferral, so that its texts are cached.
+		warm       []string
+		texts      []string
+		wantCalls  int
+		wantFailed []bool
+	}{
+		{name: "nothing cached", policy: processor.PolicySkip, texts: []string{"a", "b", "a"},
+			wantFailed: []bool{true, true, true}},
+		{name: "cached texts are answered", policy: processor.PolicySkip, warm: []string{"a"}, texts: []string{"a", "b", "a"},
+			wantCalls: 1, wantFailed: []bool{false, true, false}},
+		{name: "dead-letter policy still marks failed", policy: processor.PolicyDeadLetter, texts: []string{"a", "b"},
+			wantFailed: []bool{true, true}},
+		{name: "retry policy still marks failed", policy: processor.PolicyRetry, texts: []string{"a"},
+			wantFailed: []bool{true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakeProvider{tries: map[string]int{}}
+			reg := prometheus.NewRegistry()
+			var deferring atomic.Bool
+			cfg := testConfig(tt.policy, 3)
+			cfg.Defer = deferring.Load
+			e, err := New[string](cfg, p, slog.New(slog.DiscardHandler), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tt.warm) > 0 {
+				if err := e.Enrich(t.Context(), newBatch(tt.warm...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deferring.Store(true)
+			b := newBatch(tt.texts...)
+			if err := e.Enrich(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			if p.calls != tt.wantCalls {
+				t.Errorf("provider called %d times, want %d (only to warm the cache)", p.calls, tt.wantCalls)
+			}
+			if len(b.Rejected()) != 0 {
+				t.Errorf("deferred records dead-lettered: %v", b.Rejected())
+			}
+			deferred := 0
+			for i, r := range b.Records {
+				failed := slices.Contains(r.FailedStages, "sentiment")
+				if failed != tt.wantFailed[i] {
+					t.Errorf("record %d: failed %v, want %v", i, failed, tt.wantFailed[i])
+				}
+				if failed {
+					deferred++
+				} else if want := "<" + r.Text + ">/1"; r.SentimentLabel != want {
+					t.Errorf("record %d: cached result %q, want %q", i, r.SentimentLabel, want)
+				}
+			}
+			labels := map[string]string{"stage": "sentiment", "provider": "fake"}
+			if got := promtest.Sum(t, reg, "textpulse_stage_deferred_total", labels); got != float64(deferred) {
+				t.Errorf("deferred_total = %v, want %d", got, deferred)
+			}
+			if got := promtest.Sum(t, reg, "textpulse_stage_failures_total", labels); got != 0 {
+				t.Errorf("failures_total = %v, want 0: deferral is no failure", got)
+			}
+		})
+	}
+}
+
+func TestEngineLogsDeferralChanges(t *testing.T) {
+	p := &fakeProvider{tries: map[string]int{}}
+	logs := &logCounter{msgs: map[string]int{}}
+	var deferring atomic.Bool
+	cfg := testConfig(processor.PolicySkip, 1)
+	cfg.Defer, cfg.CacheSize = deferring.Load, 0
+	e, err := New[string](cfg, p, slog.New(logs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []bool{false, true, true, true, false, false, true, false} {
+		deferring.Store(d)
+		if err := e.Enrich(t.Context(), newBatch("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.calls != 4 {
+		t.Errorf("provider called %d times, want 4 (once per batch not deferred)", p.calls)
+	}
+	for msg, want := range map[string]int{"enrichment deferred": 2, "enrichment resumed": 2} {
+		if got := logs.msgs[msg]; got != want {
+			t.Errorf("%q logged %d times, want %d", msg, got, want)
+		}
 	}
 }

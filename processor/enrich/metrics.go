@@ -13,6 +13,7 @@ type metrics struct {
 	hits     prometheus.Counter
 	retries  prometheus.Counter
 	failures *prometheus.CounterVec
+	deferred prometheus.Counter
 }
 
 // newMetrics registers the metrics of the engine of cfg on reg; entries
@@ -46,5 +47,10 @@ func newMetrics(cfg Config, entries func() float64, reg prometheus.Registerer) *
 			Help:        "Records handed to a stage's failure policy, by policy.",
 			ConstLabels: cl,
 		}, []string{"policy"}),
+		deferred: f.NewCounter(prometheus.CounterOpts{
+			Name:        "textpulse_stage_deferred_total",
+			Help:        "Records a stage deferred instead of sending them to its provider, marked failed for the stage to be enriched later.",
+			ConstLabels: cl,
+		}),
 	}
 }

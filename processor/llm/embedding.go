@@ -119,7 +119,7 @@ type EmbeddingStage struct {
 
 // NewEmbeddingStage returns an embedding stage; its metrics are registered
 // on reg.
-func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Registerer) (*EmbeddingStage, error) {
+func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*EmbeddingStage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 			r.Embedding, r.EmbeddingModel = v, cfg.Model
 		},
 	}
-	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions), log, reg); err != nil {
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions), log, reg, opts); err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
 	return s, nil

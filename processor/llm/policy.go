@@ -53,14 +53,34 @@ func (a *api[R]) Resolve(ctx context.Context, items []*enrich.Item[R]) { a.solve
 // Set implements enrich.Provider.
 func (a *api[R]) Set(r *processor.Record, v R) { a.set(r, v) }
 
-// newEngine returns the engine of an API stage over a. The client retries
+// Option changes how an API stage is built; see WithDefer.
+type Option func(*options)
+
+// options are what the Options of a stage set.
+type options struct {
+	deferFn func() bool
+}
+
+// WithDefer makes the stage defer a batch while f returns true: it sends
+// no request for it and marks the records it has no cached result for
+// failed for the stage (see enrich.Config.Defer). f must be safe for
+// concurrent use and must not block.
+func WithDefer(f func() bool) Option {
+	return func(o *options) { o.deferFn = f }
+}
+
+// newEngine returns the engine of an API stage over a, configured by opts. The client retries
 // each request itself (MaxAttempts, with backoff), so the engine makes one
 // attempt before the policy applies; under the retry policy it tries the
 // failed texts again with the same backoff, and while the endpoint refuses
 // every request it probes it once per retry_max_interval.
 func newEngine[R any](a *api[R], policy FailurePolicy, cacheSize int, cacheScope string,
-	log *slog.Logger, reg prometheus.Registerer,
+	log *slog.Logger, reg prometheus.Registerer, opts []Option,
 ) (*enrich.Engine[R], error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return enrich.New(enrich.Config{
 		Stage:           a.name,
 		Provider:        "api",
@@ -70,6 +90,7 @@ func newEngine[R any](a *api[R], policy FailurePolicy, cacheSize int, cacheScope
 		MaxInterval:     a.cfg.RetryMaxInterval,
 		CacheSize:       cacheSize,
 		CacheScope:      cacheScope,
+		Defer:           o.deferFn,
 	}, enrich.Provider[R](a), log, reg)
 }
 

@@ -168,7 +168,7 @@ type SentimentStage struct {
 
 // NewSentimentStage returns a sentiment stage; its metrics are registered
 // on reg.
-func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Registerer) (*SentimentStage, error) {
+func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*SentimentStage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 			r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.Label, v.Score, cfg.Model
 		},
 	}
-	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg); err != nil {
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg, opts); err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
 	return s, nil
