@@ -202,15 +202,10 @@ func pack[R any](items []*enrich.Item[R], maxInputs, maxTokens int) [][]*enrich.
 // (a capability 400 naming encoding_format), the stage switches to floats
 // for good and sends again.
 func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float32], invalidAttempts int) (int, error) {
-	input := make([]string, len(items))
-	tokens := 0
-	for i, it := range items {
-		input[i] = it.Text
-		tokens += it.Tokens
-	}
 	total := 0
 	for {
 		format := s.format.current()
+		req, tokens := newEmbeddingRequest(s.cfg, items, format)
 		attempts, err := s.c.do(ctx, call{
 			op:              "create embeddings",
 			inputs:          len(items),
@@ -218,16 +213,11 @@ func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float3
 			invalidAttempts: invalidAttempts,
 			embedFormat:     format,
 			send: func(ctx context.Context) (openai.Usage, error) {
-				resp, err := s.c.api.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{
-					Input:          input,
-					Model:          openai.EmbeddingModel(s.cfg.Model),
-					EncodingFormat: openai.EmbeddingEncodingFormat(format),
-					Dimensions:     s.cfg.Dimensions,
-				})
+				resp, err := s.c.api.CreateEmbeddings(ctx, req)
 				if err != nil {
 					return resp.Usage, err
 				}
-				vecs, err := s.check(resp, len(items))
+				vecs, err := checkEmbeddings(resp, len(items), s.cfg.Dimensions)
 				if err != nil {
 					return resp.Usage, err
 				}
@@ -246,8 +236,44 @@ func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float3
 	}
 }
 
-// check matches the vectors of resp to the n inputs by index.
-func (s *EmbeddingStage) check(resp openai.EmbeddingResponse, n int) ([][]float32, error) {
+// newEmbeddingRequest builds the embeddings request of the texts of items in
+// the encoding format, as both the synchronous and the batch path send it,
+// and returns it with the estimated tokens of its inputs.
+func newEmbeddingRequest(cfg EmbeddingConfig, items []*enrich.Item[[]float32], format string) (openai.EmbeddingRequestStrings, int) {
+	input := make([]string, len(items))
+	tokens := 0
+	for i, it := range items {
+		input[i] = it.Text
+		tokens += it.Tokens
+	}
+	return openai.EmbeddingRequestStrings{
+		Input:          input,
+		Model:          openai.EmbeddingModel(cfg.Model),
+		EncodingFormat: openai.EmbeddingEncodingFormat(format),
+		Dimensions:     cfg.Dimensions,
+	}, tokens
+}
+
+// decodeEmbeddings parses the body of an embeddings answer to n inputs,
+// with vectors as floats or base64 whatever was asked, and checks it as
+// checkEmbeddings does. It returns the vectors in input order and the
+// usage the body reports.
+func decodeEmbeddings(body []byte, n, dims int) ([][]float32, openai.Usage, error) {
+	floats, _, err := convertEmbeddings(body, EncodingFloat)
+	if err != nil {
+		return nil, openai.Usage{}, fmt.Errorf("%w: %w", ErrInvalidAnswer, err)
+	}
+	var resp openai.EmbeddingResponse
+	if err := json.Unmarshal(floats, &resp); err != nil {
+		return nil, openai.Usage{}, fmt.Errorf("%w: decode embeddings response: %w", ErrInvalidAnswer, err)
+	}
+	vecs, err := checkEmbeddings(resp, n, dims)
+	return vecs, resp.Usage, err
+}
+
+// checkEmbeddings matches the vectors of resp to the n inputs by index;
+// with dims positive every vector must have that many dimensions.
+func checkEmbeddings(resp openai.EmbeddingResponse, n, dims int) ([][]float32, error) {
 	if len(resp.Data) != n {
 		return nil, fmt.Errorf("%w: %d embeddings for %d inputs", ErrInvalidAnswer, len(resp.Data), n)
 	}
@@ -260,9 +286,9 @@ func (s *EmbeddingStage) check(resp openai.EmbeddingResponse, n int) ([][]float3
 			return nil, fmt.Errorf("%w: embedding index %d repeated", ErrInvalidAnswer, d.Index)
 		case len(d.Embedding) == 0:
 			return nil, fmt.Errorf("%w: embedding %d is empty", ErrInvalidAnswer, d.Index)
-		case s.cfg.Dimensions > 0 && len(d.Embedding) != s.cfg.Dimensions:
+		case dims > 0 && len(d.Embedding) != dims:
 			return nil, fmt.Errorf("%w: embedding %d has %d dimensions, want %d",
-				ErrInvalidAnswer, d.Index, len(d.Embedding), s.cfg.Dimensions)
+				ErrInvalidAnswer, d.Index, len(d.Embedding), dims)
 		}
 		vecs[d.Index] = d.Embedding
 	}

@@ -240,23 +240,15 @@ type sentimentResult struct {
 // response_format in use and the mode is auto, the stage falls back to the
 // next one for good and sends again.
 func (s *SentimentStage) send(ctx context.Context, items []*enrich.Item[Sentiment], invalidAttempts int) (int, error) {
-	in := struct {
-		Items []sentimentItem `json:"items"`
-	}{Items: make([]sentimentItem, len(items))}
-	tokens := EstimateTokens(sentimentPrompt) + len(items)*completionTokensPerItem
-	for i, it := range items {
-		in.Items[i] = sentimentItem{ID: i, Text: it.Text}
-		tokens += it.Tokens + 4
-	}
-	user, err := json.Marshal(in)
+	user, tokens, err := sentimentUserMessage(items)
 	if err != nil {
-		settle(items, 0, fmt.Errorf("encode sentiment items: %w", err))
+		settle(items, 0, err)
 		return 0, err
 	}
 	total := 0
 	for {
 		mode := s.format.current()
-		req := sentimentRequest(s.cfg.Model, mode, string(user), len(items))
+		req := sentimentRequest(s.cfg.Model, mode, user, len(items))
 		attempts, err := s.c.do(ctx, call{
 			op:              "create chat completion",
 			inputs:          len(items),
@@ -286,6 +278,26 @@ func (s *SentimentStage) send(ctx context.Context, items []*enrich.Item[Sentimen
 	}
 }
 
+// sentimentUserMessage returns the user message of the protocol for the
+// texts of items, ids indexing them, and the estimated prompt and
+// completion tokens of the request, as both the synchronous and the batch
+// path send it.
+func sentimentUserMessage(items []*enrich.Item[Sentiment]) (string, int, error) {
+	in := struct {
+		Items []sentimentItem `json:"items"`
+	}{Items: make([]sentimentItem, len(items))}
+	tokens := EstimateTokens(sentimentPrompt) + len(items)*completionTokensPerItem
+	for i, it := range items {
+		in.Items[i] = sentimentItem{ID: i, Text: it.Text}
+		tokens += it.Tokens + 4
+	}
+	user, err := json.Marshal(in)
+	if err != nil {
+		return "", 0, fmt.Errorf("encode sentiment items: %w", err)
+	}
+	return string(user), tokens, nil
+}
+
 // sentimentRequest builds the chat request of the protocol for a
 // response_format mode.
 func sentimentRequest(model, mode, user string, n int) openai.ChatCompletionRequest {
@@ -311,6 +323,18 @@ func sentimentRequest(model, mode, user string, n int) openai.ChatCompletionRequ
 		{Role: openai.ChatMessageRoleUser, Content: user},
 	}
 	return req
+}
+
+// decodeSentiments parses the body of a chat completion answering n items
+// and checks it as parseSentiments does. It returns the results in item
+// order and the usage the body reports.
+func decodeSentiments(body []byte, n int) ([]Sentiment, openai.Usage, error) {
+	var resp openai.ChatCompletionResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, openai.Usage{}, fmt.Errorf("%w: decode chat completion: %w", ErrInvalidAnswer, err)
+	}
+	res, err := parseSentiments(resp, n)
+	return res, resp.Usage, err
 }
 
 // parseSentiments checks the answer to a request of n items and returns
