@@ -124,12 +124,7 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	const name = "embedding"
-	m := newMetrics(name, reg)
-	c, err := newClient(name, cfg.EndpointConfig, m, log)
-	if err != nil {
-		return nil, fmt.Errorf("create embedding stage: %w", err)
-	}
-	tr, err := newTruncator()
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
@@ -142,14 +137,83 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		health:   newHealth(name, m, log),
 		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		solve:    s.solve,
-		set: func(r *processor.Record, v []float32) {
-			r.Embedding, r.EmbeddingModel = v, cfg.Model
-		},
+		set:      embeddingSetter(cfg.Model),
 	}
-	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions), log, reg); err != nil {
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg); err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
 	return s, nil
+}
+
+// NewEmbeddingBatchStage returns an embedding stage that goes through the
+// Batch API of cfg's endpoint (provider "batch" in the stage metrics),
+// with the same name, results, cache scope and request packing as
+// NewEmbeddingStage: each attempt packs the texts by MaxInputs and
+// MaxRequestTokens into requests written to JSONL input files within bc's
+// limits, one batch per file, and waits for the batches to end (see
+// BatchConfig), so that Enrich may take up to bc.MaxWait. Vectors are
+// checked as the synchronous stage checks them, floats or base64. A
+// request the batch answers with an error, or not at all (an expired or
+// cancelled batch), fails its texts with a *RequestError: retryable for
+// 5xx, 408, 429 and no answer, not for other 4xx; a batch whose input
+// fails validation fails all its texts for good. Texts with a retryable
+// failure are submitted again in a new batch by the engine, up to
+// MaxAttempts attempts (any number under the retry policy). Its metrics
+// are registered on reg.
+func NewEmbeddingBatchStage(cfg EmbeddingConfig, bc BatchConfig, log *slog.Logger, reg prometheus.Registerer) (*EmbeddingStage, error) {
+	if err := errors.Join(cfg.Validate(), bc.Validate()); err != nil {
+		return nil, err
+	}
+	const name = "embedding"
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("create embedding batch stage: %w", err)
+	}
+	p := &batchAPI[[]float32]{
+		name: name, cfg: bc, c: c, m: m, log: log, endpoint: openai.BatchEndpointEmbeddings,
+		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
+		group: func(items []*enrich.Item[[]float32]) [][]*enrich.Item[[]float32] {
+			return pack(items, cfg.MaxInputs, cfg.MaxRequestTokens)
+		},
+		body: func(items []*enrich.Item[[]float32]) (any, error) {
+			req, _ := newEmbeddingRequest(cfg, items, cfg.EncodingFormat)
+			return req, nil
+		},
+		decode: func(body []byte, n int) ([][]float32, openai.Usage, error) {
+			return decodeEmbeddings(body, n, cfg.Dimensions)
+		},
+		set: embeddingSetter(cfg.Model),
+	}
+	s := &EmbeddingStage{cfg: cfg, c: c}
+	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg); err != nil {
+		return nil, fmt.Errorf("create embedding batch stage: %w", err)
+	}
+	return s, nil
+}
+
+// embeddingScope is the cache scope of the embedding stage: what
+// determines a vector besides the text.
+func embeddingScope(cfg EmbeddingConfig) string {
+	return fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions)
+}
+
+// embeddingSetter returns the Set of the embedding stage for model.
+func embeddingSetter(model string) func(r *processor.Record, v []float32) {
+	return func(r *processor.Record, v []float32) { r.Embedding, r.EmbeddingModel = v, model }
+}
+
+// newStageParts returns the metrics, client and truncator of an API stage.
+func newStageParts(name string, ep EndpointConfig, log *slog.Logger, reg prometheus.Registerer) (*metrics, *client, *truncator, error) {
+	m := newMetrics(name, reg)
+	c, err := newClient(name, ep, m, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tr, err := newTruncator()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, c, tr, nil
 }
 
 // Name implements processor.Stage.

@@ -173,12 +173,7 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	const name = "sentiment"
-	m := newMetrics(name, reg)
-	c, err := newClient(name, cfg.EndpointConfig, m, log)
-	if err != nil {
-		return nil, fmt.Errorf("create sentiment stage: %w", err)
-	}
-	tr, err := newTruncator()
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
@@ -195,14 +190,64 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 		health:   newHealth(name, m, log),
 		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		solve:    s.solve,
-		set: func(r *processor.Record, v Sentiment) {
-			r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.Label, v.Score, cfg.Model
-		},
+		set:      sentimentSetter(cfg.Model),
 	}
 	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg); err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
 	return s, nil
+}
+
+// NewSentimentBatchStage returns a sentiment stage that goes through the
+// Batch API of cfg's endpoint (provider "batch" in the stage metrics),
+// with the same name, results and cache scope as NewSentimentStage: each
+// attempt sends the texts in requests of ItemsPerRequest with the same
+// prompt, model and response_format (json_schema for auto, since the
+// Batch API of OpenAI takes it; a fixed mode as configured), written to
+// JSONL input files within bc's limits, one batch per file, and waits for
+// the batches to end (see BatchConfig), so that Enrich may take up to
+// bc.MaxWait. Answers are parsed and checked as the synchronous stage
+// does; an unusable one fails the texts of its request (it is not split).
+// Failures are as NewEmbeddingBatchStage describes. Its metrics are
+// registered on reg.
+func NewSentimentBatchStage(cfg SentimentConfig, bc BatchConfig, log *slog.Logger, reg prometheus.Registerer) (*SentimentStage, error) {
+	if err := errors.Join(cfg.Validate(), bc.Validate()); err != nil {
+		return nil, err
+	}
+	const name = "sentiment"
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
+	}
+	mode := cfg.ResponseFormat
+	if mode == FormatAuto {
+		mode = FormatJSONSchema
+	}
+	s := &SentimentStage{cfg: cfg, c: c, format: newModes(name, "response_format", []string{mode}, false, m, log)}
+	p := &batchAPI[Sentiment]{
+		name: name, cfg: bc, c: c, m: m, log: log, endpoint: openai.BatchEndpointChatCompletions,
+		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
+		group: func(items []*enrich.Item[Sentiment]) [][]*enrich.Item[Sentiment] {
+			return chunk(items, cfg.ItemsPerRequest)
+		},
+		body: func(items []*enrich.Item[Sentiment]) (any, error) {
+			user, _, err := sentimentUserMessage(items)
+			return sentimentRequest(cfg.Model, mode, user, len(items)), err
+		},
+		decode: decodeSentiments,
+		set:    sentimentSetter(cfg.Model),
+	}
+	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg); err != nil {
+		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
+	}
+	return s, nil
+}
+
+// sentimentSetter returns the Set of the sentiment stage for model.
+func sentimentSetter(model string) func(r *processor.Record, v Sentiment) {
+	return func(r *processor.Record, v Sentiment) {
+		r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.Label, v.Score, model
+	}
 }
 
 // Name implements processor.Stage.
@@ -215,12 +260,17 @@ func (s *SentimentStage) Enrich(ctx context.Context, b *processor.Batch) error {
 
 // solve sends items in requests of ItemsPerRequest; see api.dispatch.
 func (s *SentimentStage) solve(ctx context.Context, items []*enrich.Item[Sentiment]) {
-	var reqs [][]*enrich.Item[Sentiment]
-	for start := 0; start < len(items); start += s.cfg.ItemsPerRequest {
-		end := min(start+s.cfg.ItemsPerRequest, len(items))
+	s.a.dispatch(ctx, chunk(items, s.cfg.ItemsPerRequest), s.send)
+}
+
+// chunk cuts items, in order, into requests of at most n items.
+func chunk[R any](items []*enrich.Item[R], n int) [][]*enrich.Item[R] {
+	var reqs [][]*enrich.Item[R]
+	for start := 0; start < len(items); start += n {
+		end := min(start+n, len(items))
 		reqs = append(reqs, items[start:end:end])
 	}
-	s.a.dispatch(ctx, reqs, s.send)
+	return reqs
 }
 
 // sentimentItem is one text of the user message.
