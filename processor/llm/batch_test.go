@@ -203,14 +203,22 @@ func done(b *processor.Batch) int {
 	return n
 }
 
-func TestBatchEmbeddingOutcomes(t *testing.T) {
-	const n = 40
-	tests := []struct {
-		name  string
-		sim   func(*openaisim.Batch)
-		stage func(*EmbeddingConfig, *BatchConfig)
-		check func(t *testing.T, st openaisim.Stats, b *processor.Batch)
-	}{
+// outcomeTexts is the number of texts of TestBatchEmbeddingOutcomes.
+const outcomeTexts = 40
+
+// outcomeCase is a case of TestBatchEmbeddingOutcomes: settings of the
+// simulator and the stage, and a check of the outcome.
+type outcomeCase struct {
+	name  string
+	sim   func(*openaisim.Batch)
+	stage func(*EmbeddingConfig, *BatchConfig)
+	check func(t *testing.T, st openaisim.Stats, b *processor.Batch)
+}
+
+// outcomeCases returns the cases of TestBatchEmbeddingOutcomes.
+func outcomeCases() []outcomeCase {
+	const n = outcomeTexts
+	return []outcomeCase{
 		{
 			name: "failures fail their texts only",
 			sim:  func(b *openaisim.Batch) { b.FailureRate = 0.3 },
@@ -282,11 +290,14 @@ func TestBatchEmbeddingOutcomes(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestBatchEmbeddingOutcomes(t *testing.T) {
+	for _, tt := range outcomeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			sim := newBatchSim(t, tt.sim)
 			s, _ := newBatchEmbedding(t, sim, tt.stage)
-			b := newTestBatch(texts(n, "")...)
+			b := newTestBatch(texts(outcomeTexts, "")...)
 			if err := s.Enrich(t.Context(), b); err != nil {
 				t.Fatal(err)
 			}

@@ -108,7 +108,8 @@ func (c EmbeddingConfig) Validate() error {
 // whatever EncodingFormat asked, and an endpoint that refuses base64 gets
 // floats from then on. A failure that holds for every request (a bad key,
 // an unknown model, unsupported dimensions, an exhausted quota) ends the
-// attempt for the whole batch. It is safe for concurrent use.
+// attempt for the whole batch. NewEmbeddingBatchStage returns one that goes
+// through the Batch API instead. It is safe for concurrent use.
 type EmbeddingStage struct {
 	cfg    EmbeddingConfig
 	c      *client

@@ -157,7 +157,8 @@ type Sentiment struct {
 // invents an id, or has a bad label or score, or is a refusal, or ends with
 // finish_reason content_filter or length, is split as api.drive
 // describes, so that answers that stay unusable cost at most
-// floor(log2 n) + 2 requests. It is safe for concurrent use.
+// floor(log2 n) + 2 requests. NewSentimentBatchStage returns one that goes
+// through the Batch API instead. It is safe for concurrent use.
 type SentimentStage struct {
 	cfg    SentimentConfig
 	c      *client
