@@ -1,15 +1,20 @@
 package llm
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/textpulse/textpulse/internal/openaisim"
 	"github.com/textpulse/textpulse/processor"
@@ -411,6 +416,128 @@ func TestBatchConfigValidate(t *testing.T) {
 			err := c.Validate()
 			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 				t.Errorf("Validate() = %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// simBatches returns the batches of sim, newest first.
+func simBatches(t *testing.T, sim *simServer) []openai.Batch {
+	t.Helper()
+	var list openai.ListBatchResponse
+	simGet(t, sim, "/batches?limit=100", &list)
+	return list.Data
+}
+
+// simGet decodes the JSON answer of sim to GET path into v, or returns
+// the raw body when v is nil.
+func simGet(t *testing.T, sim *simServer, path string, v any) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, sim.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer test-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("get %s: status %d: %v", path, resp.StatusCode, err)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return body
+}
+
+func TestBatchOutputOrder(t *testing.T) {
+	// The simulator shuffles output lines; the stage maps them back by
+	// custom_id, which TestBatchEmbeddingMatchesSync checks value by value.
+	sim := newBatchSim(t, nil)
+	s, _ := newBatchEmbedding(t, sim, func(c *EmbeddingConfig, _ *BatchConfig) { c.MaxInputs = 1 })
+	in := texts(20, "")
+	b := newTestBatch(in...)
+	if err := s.Enrich(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	checkVectors(t, in, vectors(b), 1536)
+	batches := simBatches(t, sim)
+	if len(batches) != 1 || batches[0].OutputFileID == nil {
+		t.Fatalf("batches %+v, want one with an output file", batches)
+	}
+	var ids []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(simGet(t, sim, "/files/"+*batches[0].OutputFileID+"/content", nil))), "\n") {
+		var l batchOutputLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, l.CustomID)
+	}
+	if len(ids) != len(in) || slices.IsSortedFunc(ids, func(a, b string) int { return requestIndex(a) - requestIndex(b) }) {
+		t.Errorf("output custom_ids %v: want all %d, out of order", ids, len(in))
+	}
+}
+
+// requestIndex returns the index in a custom_id "request-<i>".
+func requestIndex(cid string) int {
+	i, _ := strconv.Atoi(strings.TrimPrefix(cid, "request-"))
+	return i
+}
+
+// vectors returns the vectors of the records of b.
+func vectors(b *processor.Batch) [][]float32 {
+	out := make([][]float32, len(b.Records))
+	for i, r := range b.Records {
+		out[i] = r.Embedding
+	}
+	return out
+}
+
+func TestBatchGivenUp(t *testing.T) {
+	tests := []struct {
+		name    string
+		maxWait time.Duration
+		ctxWait time.Duration
+	}{
+		{"max wait", 50 * time.Millisecond, 0},
+		{"context ends", time.Hour, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := newBatchSim(t, func(b *openaisim.Batch) { b.CompletionDelay = time.Hour })
+			s, _ := newBatchEmbedding(t, sim, func(c *EmbeddingConfig, bc *BatchConfig) {
+				c.MaxAttempts, c.OnFailure, bc.MaxWait = 1, PolicyDeadLetter, tt.maxWait
+			})
+			ctx := t.Context()
+			if tt.ctxWait > 0 {
+				var cancel func()
+				ctx, cancel = context.WithTimeout(ctx, tt.ctxWait)
+				defer cancel()
+			}
+			b := newTestBatch(texts(5, "")...)
+			err := s.Enrich(ctx, b)
+			if tt.ctxWait > 0 {
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Enrich() = %v, want the context's error", err)
+				}
+			} else {
+				for i, dl := range b.Rejected() {
+					if !strings.Contains(dl.Reason, "max_wait") {
+						t.Errorf("record %d: reason %q", i, dl.Reason)
+					}
+				}
+				if err != nil || len(b.Rejected()) != 5 {
+					t.Errorf("Enrich() = %v, %d rejected, want 5", err, len(b.Rejected()))
+				}
+			}
+			batches := simBatches(t, sim)
+			if len(batches) != 1 || (batches[0].Status != "cancelling" && batches[0].Status != "cancelled") {
+				t.Errorf("batches %+v, want one cancelled", batches)
 			}
 		})
 	}
