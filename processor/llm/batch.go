@@ -117,9 +117,16 @@ type batchAPI[R any] struct {
 	truncate func(text string) string
 	// group cuts items into requests, as the synchronous path does.
 	group func(items []*enrich.Item[R]) [][]*enrich.Item[R]
-	// body returns the request body for items, as the synchronous path
-	// sends it.
-	body func(items []*enrich.Item[R]) (any, error)
+	// body returns the request body for items in a mode of modes, as the
+	// synchronous path sends it.
+	body func(items []*enrich.Item[R], mode string) (any, error)
+	// modes are the ways to ask (encodings, response formats), and
+	// modeParam the request parameter that picks one: when a request is
+	// refused for that parameter, auto modes fall back to the next one for
+	// good, and the texts of the refused requests fail with a retryable
+	// error, for the engine to submit again in the new mode.
+	modes     *modes
+	modeParam string
 	// decode parses and checks the answer body to a request of n items, as
 	// the synchronous path does, and returns the results in item order.
 	decode func(body []byte, n int) ([]R, openai.Usage, error)
@@ -142,7 +149,7 @@ func (p *batchAPI[R]) Set(r *processor.Record, v R) { p.set(r, v) }
 // are cancelled.
 func (p *batchAPI[R]) Resolve(ctx context.Context, items []*enrich.Item[R]) {
 	var wg sync.WaitGroup
-	for _, f := range p.files(p.group(items)) {
+	for _, f := range p.files(p.group(items), p.modes.current()) {
 		wg.Go(func() { p.run(ctx, f) })
 	}
 	wg.Wait()
@@ -168,11 +175,12 @@ func newBatchEngine[R any](p *batchAPI[R], ep EndpointConfig, policy FailurePoli
 	}, enrich.Provider[R](p), log, reg)
 }
 
-// batchFile is one input file: its JSONL lines and the items of each
-// request by custom_id.
+// batchFile is one input file: its JSONL lines, the items of each request
+// by custom_id, and the mode of the requests.
 type batchFile[R any] struct {
 	data []byte
 	reqs map[string][]*enrich.Item[R]
+	mode string
 }
 
 // batchInputLine is one request of an input file.
@@ -183,21 +191,21 @@ type batchInputLine struct {
 	Body     any                  `json:"body"`
 }
 
-// files writes reqs as JSONL lines into input files of at most
+// files writes reqs in mode as JSONL lines into input files of at most
 // MaxRequestsPerFile lines and MaxFileBytes bytes. A request that cannot be
 // encoded, or whose line alone is over MaxFileBytes, fails its items.
-func (p *batchAPI[R]) files(reqs [][]*enrich.Item[R]) []*batchFile[R] {
+func (p *batchAPI[R]) files(reqs [][]*enrich.Item[R], mode string) []*batchFile[R] {
 	var out []*batchFile[R]
 	var cur *batchFile[R]
 	for i, req := range reqs {
 		cid := "request-" + strconv.Itoa(i)
-		line, err := p.line(cid, req)
+		line, err := p.line(cid, req, mode)
 		if err != nil {
 			settle(req, 0, err)
 			continue
 		}
 		if cur == nil || len(cur.reqs) >= p.cfg.MaxRequestsPerFile || int64(len(cur.data)+len(line)) > p.cfg.MaxFileBytes {
-			cur = &batchFile[R]{reqs: make(map[string][]*enrich.Item[R])}
+			cur = &batchFile[R]{reqs: make(map[string][]*enrich.Item[R]), mode: mode}
 			out = append(out, cur)
 		}
 		cur.data = append(cur.data, line...)
@@ -206,9 +214,10 @@ func (p *batchAPI[R]) files(reqs [][]*enrich.Item[R]) []*batchFile[R] {
 	return out
 }
 
-// line returns the JSONL line, newline included, of the request of items.
-func (p *batchAPI[R]) line(cid string, items []*enrich.Item[R]) ([]byte, error) {
-	body, err := p.body(items)
+// line returns the JSONL line, newline included, of the request of items
+// in mode.
+func (p *batchAPI[R]) line(cid string, items []*enrich.Item[R], mode string) ([]byte, error) {
+	body, err := p.body(items, mode)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch request: %w", err)
 	}

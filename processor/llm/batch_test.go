@@ -385,7 +385,7 @@ func TestBatchUnusableAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			items := []*enrich.Item[Sentiment]{{Text: "a"}, {Text: "b"}}
-			p.answer(items, l)
+			p.answer(items, l, FormatJSONSchema)
 			for i, it := range items {
 				if it.Done || !errors.Is(it.Err, ErrInvalidAnswer) || processor.IsRetryable(it.Err) {
 					t.Errorf("item %d: done %v, err %v", i, it.Done, it.Err)
@@ -538,6 +538,44 @@ func TestBatchGivenUp(t *testing.T) {
 			batches := simBatches(t, sim)
 			if len(batches) != 1 || (batches[0].Status != "cancelling" && batches[0].Status != "cancelled") {
 				t.Errorf("batches %+v, want one cancelled", batches)
+			}
+		})
+	}
+}
+
+func TestBatchModeFallback(t *testing.T) {
+	tests := []struct {
+		name        string
+		format      string
+		wantDone    bool
+		wantBatches int64
+	}{
+		{"auto falls back to json_object", FormatAuto, true, 2},
+		{"fixed json_schema fails", FormatJSONSchema, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := newSim(t, openaisim.ProfileOpenAI, func(c *openaisim.Config) {
+				c.Batch.CompletionDelay, c.Quirks.JSONSchema = 0, openaisim.Refuse
+			})
+			t.Cleanup(sim.Close)
+			s := newBatchSentiment(t, sim, func(c *SentimentConfig, _ *BatchConfig) {
+				c.ResponseFormat, c.MaxAttempts, c.OnFailure = tt.format, 3, PolicySkip
+			})
+			in := texts(20, "")
+			b := newTestBatch(in...)
+			if err := s.Enrich(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			failed := len(failedStages(b, "sentiment"))
+			if (failed == 0) != tt.wantDone || (!tt.wantDone && failed != len(in)) {
+				t.Errorf("%d of %d records failed", failed, len(in))
+			}
+			if st := sim.Stats(); st.Batches != tt.wantBatches {
+				t.Errorf("batches %d, want %d", st.Batches, tt.wantBatches)
+			}
+			if tt.wantDone && s.format.current() != FormatJSONObject {
+				t.Errorf("mode %s, want json_object", s.format.current())
 			}
 		})
 	}

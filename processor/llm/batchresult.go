@@ -61,7 +61,7 @@ func (p *batchAPI[R]) collect(ctx context.Context, b openai.Batch, f *batchFile[
 				Err: fmt.Errorf("batch %s ended %s without an answer to %s", b.ID, b.Status, cid)})
 			continue
 		}
-		p.answer(req, l)
+		p.answer(req, l, f.mode)
 	}
 }
 
@@ -73,11 +73,12 @@ func (p *batchAPI[R]) fail(reqs map[string][]*enrich.Item[R], err error) {
 	}
 }
 
-// answer settles the items of one request from its output line.
-func (p *batchAPI[R]) answer(req []*enrich.Item[R], l batchOutputLine) {
+// answer settles the items of one request sent in mode from its output
+// line.
+func (p *batchAPI[R]) answer(req []*enrich.Item[R], l batchOutputLine, mode string) {
 	if !l.ok() {
 		p.m.batchRequests.WithLabelValues("error").Inc()
-		settle(req, 1, lineError(l))
+		settle(req, 1, p.refused(lineError(l), mode))
 		return
 	}
 	res, usage, err := p.decode(l.Response.Body, len(req))
@@ -100,22 +101,43 @@ func (p *batchAPI[R]) answer(req []*enrich.Item[R], l batchOutputLine) {
 	}
 }
 
+// refused returns re, the failure of a request sent in mode, after the
+// capability check of the synchronous path: a refusal of the parameter of
+// the modes moves auto modes on and makes re retryable, so that the engine
+// submits the texts again in the next mode; any other refused parameter,
+// or one with no mode left, makes re endpoint-wide.
+func (p *batchAPI[R]) refused(re *RequestError, mode string) *RequestError {
+	switch {
+	case re.Unsupported == "":
+	case re.Unsupported == p.modeParam && p.modes.fallBack(mode):
+		re.Kind = ErrUnavailable
+	default:
+		re.Kind, re.Wide = ErrRejected, true
+	}
+	return re
+}
+
 // lineError is the failure of a request that l answers with an error: a
 // 4xx other than 408 and 429 is ErrRejected, anything else (a 5xx, 408,
 // 429, an expiry without a response) ErrUnavailable, which the engine may
-// try again.
+// try again. Unsupported names the parameter the error says the endpoint
+// does not support, as for a synchronous request.
 func lineError(l batchOutputLine) *RequestError {
-	status, msg := 0, "no response"
+	status, msg, text := 0, "no response", ""
 	if l.Response != nil {
 		status = l.Response.StatusCode
 		var body struct {
 			Error *struct {
-				Message string `json:"message"`
-				Code    any    `json:"code"`
+				Message string  `json:"message"`
+				Code    any     `json:"code"`
+				Type    string  `json:"type"`
+				Param   *string `json:"param"`
 			} `json:"error"`
 		}
 		if json.Unmarshal(l.Response.Body, &body) == nil && body.Error != nil {
-			msg = fmt.Sprintf("%v: %s", body.Error.Code, body.Error.Message)
+			e := body.Error
+			msg = fmt.Sprintf("%v: %s", e.Code, e.Message)
+			text = strings.ToLower(fmt.Sprintf("%s %v %s %s", e.Message, e.Code, e.Type, ptrValue(e.Param)))
 		}
 	}
 	if l.Error != nil {
@@ -125,7 +147,16 @@ func lineError(l batchOutputLine) *RequestError {
 	if status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests {
 		kind = ErrRejected
 	}
-	return &RequestError{Op: "batch request", Status: status, Attempts: 1, Kind: kind, Err: errors.New(msg)}
+	return &RequestError{Op: "batch request", Status: status, Attempts: 1, Kind: kind, Err: errors.New(msg),
+		Unsupported: unsupportedParam(status, text)}
+}
+
+// ptrValue returns *p, or "" for nil.
+func ptrValue(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // download reads the output and error files of b into their lines by

@@ -129,8 +129,7 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
-	s := &EmbeddingStage{cfg: cfg, c: c,
-		format: newModes(name, "encoding", []string{cfg.EncodingFormat, EncodingFloat}, true, m, log)}
+	s := &EmbeddingStage{cfg: cfg, c: c, format: embeddingModes(cfg, m, log)}
 	s.a = &api[[]float32]{
 		name:     name,
 		cfg:      cfg.EndpointConfig,
@@ -154,6 +153,8 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 // limits, one batch per file, and waits for the batches to end (see
 // BatchConfig), so that Enrich may take up to bc.MaxWait. Vectors are
 // checked as the synchronous stage checks them, floats or base64. A
+// batch request refused for its encoding_format moves to floats for good,
+// as the synchronous stage does, and its texts are submitted again. A
 // request the batch answers with an error, or not at all (an expired or
 // cancelled batch), fails its texts with a *RequestError: retryable for
 // 5xx, 408, 429 and no answer, not for other 4xx; a batch whose input
@@ -170,14 +171,16 @@ func NewEmbeddingBatchStage(cfg EmbeddingConfig, bc BatchConfig, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("create embedding batch stage: %w", err)
 	}
+	s := &EmbeddingStage{cfg: cfg, c: c, format: embeddingModes(cfg, m, log)}
 	p := &batchAPI[[]float32]{
 		name: name, cfg: bc, c: c, m: m, log: log, endpoint: openai.BatchEndpointEmbeddings,
+		modes: s.format, modeParam: "encoding_format",
 		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		group: func(items []*enrich.Item[[]float32]) [][]*enrich.Item[[]float32] {
 			return pack(items, cfg.MaxInputs, cfg.MaxRequestTokens)
 		},
-		body: func(items []*enrich.Item[[]float32]) (any, error) {
-			req, _ := newEmbeddingRequest(cfg, items, cfg.EncodingFormat)
+		body: func(items []*enrich.Item[[]float32], format string) (any, error) {
+			req, _ := newEmbeddingRequest(cfg, items, format)
 			return req, nil
 		},
 		decode: func(body []byte, n int) ([][]float32, openai.Usage, error) {
@@ -185,7 +188,6 @@ func NewEmbeddingBatchStage(cfg EmbeddingConfig, bc BatchConfig, log *slog.Logge
 		},
 		set: embeddingSetter(cfg.Model),
 	}
-	s := &EmbeddingStage{cfg: cfg, c: c}
 	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg); err != nil {
 		return nil, fmt.Errorf("create embedding batch stage: %w", err)
 	}
@@ -196,6 +198,12 @@ func NewEmbeddingBatchStage(cfg EmbeddingConfig, bc BatchConfig, log *slog.Logge
 // determines a vector besides the text.
 func embeddingScope(cfg EmbeddingConfig) string {
 	return fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions)
+}
+
+// embeddingModes returns the encodings of the embedding stage: the one
+// configured, then floats for an endpoint that refuses it.
+func embeddingModes(cfg EmbeddingConfig, m *metrics, log *slog.Logger) *modes {
+	return newModes("embedding", "encoding", []string{cfg.EncodingFormat, EncodingFloat}, true, m, log)
 }
 
 // embeddingSetter returns the Set of the embedding stage for model.

@@ -178,12 +178,7 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
-	s := &SentimentStage{cfg: cfg, c: c}
-	if cfg.ResponseFormat == FormatAuto {
-		s.format = newModes(name, "response_format", []string{FormatJSONSchema, FormatJSONObject, FormatText}, true, m, log)
-	} else {
-		s.format = newModes(name, "response_format", []string{cfg.ResponseFormat}, false, m, log)
-	}
+	s := &SentimentStage{cfg: cfg, c: c, format: sentimentModes(cfg, m, log)}
 	s.a = &api[Sentiment]{
 		name:     name,
 		cfg:      cfg.EndpointConfig,
@@ -203,8 +198,10 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 // Batch API of cfg's endpoint (provider "batch" in the stage metrics),
 // with the same name, results and cache scope as NewSentimentStage: each
 // attempt sends the texts in requests of ItemsPerRequest with the same
-// prompt, model and response_format (json_schema for auto, since the
-// Batch API of OpenAI takes it; a fixed mode as configured), written to
+// prompt, model and response_format; under auto a batch request refused
+// for its response_format moves to the next mode for good, as the
+// synchronous stage does, and its texts are submitted again (a fixed mode
+// refused is an endpoint-wide failure). The requests are written to
 // JSONL input files within bc's limits, one batch per file, and waits for
 // the batches to end (see BatchConfig), so that Enrich may take up to
 // bc.MaxWait. Answers are parsed and checked as the synchronous stage
@@ -220,18 +217,15 @@ func NewSentimentBatchStage(cfg SentimentConfig, bc BatchConfig, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
 	}
-	mode := cfg.ResponseFormat
-	if mode == FormatAuto {
-		mode = FormatJSONSchema
-	}
-	s := &SentimentStage{cfg: cfg, c: c, format: newModes(name, "response_format", []string{mode}, false, m, log)}
+	s := &SentimentStage{cfg: cfg, c: c, format: sentimentModes(cfg, m, log)}
 	p := &batchAPI[Sentiment]{
 		name: name, cfg: bc, c: c, m: m, log: log, endpoint: openai.BatchEndpointChatCompletions,
+		modes: s.format, modeParam: "response_format",
 		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		group: func(items []*enrich.Item[Sentiment]) [][]*enrich.Item[Sentiment] {
 			return chunk(items, cfg.ItemsPerRequest)
 		},
-		body: func(items []*enrich.Item[Sentiment]) (any, error) {
+		body: func(items []*enrich.Item[Sentiment], mode string) (any, error) {
 			user, _, err := sentimentUserMessage(items)
 			return sentimentRequest(cfg.Model, mode, user, len(items)), err
 		},
@@ -242,6 +236,16 @@ func NewSentimentBatchStage(cfg SentimentConfig, bc BatchConfig, log *slog.Logge
 		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
 	}
 	return s, nil
+}
+
+// sentimentModes returns the response_format modes of the sentiment
+// stage: for auto json_schema, json_object and text, falling back on a
+// capability refusal; otherwise the one configured.
+func sentimentModes(cfg SentimentConfig, m *metrics, log *slog.Logger) *modes {
+	if cfg.ResponseFormat == FormatAuto {
+		return newModes("sentiment", "response_format", []string{FormatJSONSchema, FormatJSONObject, FormatText}, true, m, log)
+	}
+	return newModes("sentiment", "response_format", []string{cfg.ResponseFormat}, false, m, log)
 }
 
 // sentimentSetter returns the Set of the sentiment stage for model.
