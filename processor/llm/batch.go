@@ -56,6 +56,10 @@ type BatchConfig struct {
 	// MaxWait is how long a batch is waited for before it is cancelled and
 	// its texts fail with a retryable error.
 	MaxWait time.Duration `koanf:"max_wait"`
+	// KeepFiles keeps the input, output and error files of ended batches;
+	// by default they are deleted once the answers are read, so that
+	// the texts do not stay in the account's storage.
+	KeepFiles bool `koanf:"keep_files"`
 }
 
 // DefaultBatchConfig returns the batch defaults: polls from 10 seconds up
@@ -246,6 +250,26 @@ func (p *batchAPI[R]) run(ctx context.Context, f *batchFile[R]) {
 		return
 	}
 	p.collect(ctx, b, f)
+	if !p.cfg.KeepFiles {
+		p.deleteFiles(ctx, b)
+	}
+}
+
+// deleteFiles deletes the input, output and error files of the ended
+// batch b, logging those it cannot; it uses a context of its own, bounded
+// by the endpoint's timeout, so that the files go even when ctx ended.
+func (p *batchAPI[R]) deleteFiles(ctx context.Context, b openai.Batch) {
+	for _, id := range []*string{&b.InputFileID, b.OutputFileID, b.ErrorFileID} {
+		if id == nil || *id == "" {
+			continue
+		}
+		dctx, stop := context.WithTimeout(context.WithoutCancel(ctx), p.c.cfg.Timeout)
+		err := p.c.api.DeleteFile(dctx, *id)
+		stop()
+		if err != nil {
+			p.log.Warn("llm batch file not deleted", "stage", p.name, "batch", b.ID, "file", *id, "err", err)
+		}
+	}
 }
 
 // submit uploads f and creates its batch.

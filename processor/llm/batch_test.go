@@ -120,6 +120,10 @@ func TestBatchEmbeddingMatchesSync(t *testing.T) {
 						i, len(g.Embedding), g.EmbeddingModel, len(w.Embedding), w.EmbeddingModel)
 				}
 			}
+			var files openai.FilesList
+			if simGet(t, sim, "/files", &files); len(files.Files) != 0 {
+				t.Errorf("%d files left, want the batch's deleted", len(files.Files))
+			}
 			if n := gathered(t, reg, "textpulse_llm_batch_requests_total", "outcome", "ok"); n != float64(requests) {
 				t.Errorf("batch requests ok %v, want %d", n, requests)
 			}
@@ -459,7 +463,7 @@ func TestBatchOutputOrder(t *testing.T) {
 	// The simulator shuffles output lines; the stage maps them back by
 	// custom_id, which TestBatchEmbeddingMatchesSync checks value by value.
 	sim := newBatchSim(t, nil)
-	s, _ := newBatchEmbedding(t, sim, func(c *EmbeddingConfig, _ *BatchConfig) { c.MaxInputs = 1 })
+	s, _ := newBatchEmbedding(t, sim, func(c *EmbeddingConfig, bc *BatchConfig) { c.MaxInputs, bc.KeepFiles = 1, true })
 	in := texts(20, "")
 	b := newTestBatch(in...)
 	if err := s.Enrich(t.Context(), b); err != nil {
