@@ -202,9 +202,9 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 // for its response_format moves to the next mode for good, as the
 // synchronous stage does, and its texts are submitted again (a fixed mode
 // refused is an endpoint-wide failure). The requests are written to
-// JSONL input files within bc's limits, one batch per file, and waits for
-// the batches to end (see BatchConfig), so that Enrich may take up to
-// bc.MaxWait. Answers are parsed and checked as the synchronous stage
+// JSONL input files within bc's limits, one batch per file, and the stage
+// waits for the batches to end (see BatchConfig), so that Enrich may take
+// up to bc.MaxWait. Answers are parsed and checked as the synchronous stage
 // does; an unusable one fails the texts of its request (it is not split).
 // Failures are as NewEmbeddingBatchStage describes. Its metrics are
 // registered on reg.
