@@ -192,7 +192,9 @@ func newPerMinuteLimiter(perMinute int) *rate.Limiter {
 // call is one logical request: its size for budgets and metrics, and the
 // function that sends it once.
 type call struct {
-	op     string
+	op string
+	// inputs is the number of texts, observed in the inputs histogram
+	// when positive (the Files and Batch API calls have none).
 	inputs int
 	tokens int
 	// invalidAttempts is how many times the request is sent while its
@@ -226,7 +228,9 @@ func (cl *client) do(ctx context.Context, c call) (int, error) {
 		cancel()
 		<-cl.sem
 		cl.m.duration.Observe(time.Since(start).Seconds())
-		cl.m.inputs.Observe(float64(c.inputs))
+		if c.inputs > 0 {
+			cl.m.inputs.Observe(float64(c.inputs))
+		}
 		cl.m.tokens.WithLabelValues("prompt").Add(float64(usage.PromptTokens))
 		cl.m.tokens.WithLabelValues("completion").Add(float64(usage.CompletionTokens))
 		if rec.converted {

@@ -9,4 +9,10 @@
 // the server asks for, 5xx, timeouts and network errors with exponential
 // backoff and jitter), a content-hash LRU cache of results, and a failure
 // policy (FailurePolicy) for records that cannot be enriched.
+//
+// NewEmbeddingBatchStage and NewSentimentBatchStage return the same stages
+// over the OpenAI Batch API instead (BatchConfig), for backlogs that can
+// wait for the batch price: the same requests are written to JSONL input
+// files, submitted as batches, polled until they end and their answers
+// mapped back by custom_id.
 package llm

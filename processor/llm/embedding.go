@@ -108,7 +108,8 @@ func (c EmbeddingConfig) Validate() error {
 // whatever EncodingFormat asked, and an endpoint that refuses base64 gets
 // floats from then on. A failure that holds for every request (a bad key,
 // an unknown model, unsupported dimensions, an exhausted quota) ends the
-// attempt for the whole batch. It is safe for concurrent use.
+// attempt for the whole batch. NewEmbeddingBatchStage returns one that goes
+// through the Batch API instead. It is safe for concurrent use.
 type EmbeddingStage struct {
 	cfg    EmbeddingConfig
 	c      *client
@@ -124,17 +125,11 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	const name = "embedding"
-	m := newMetrics(name, reg)
-	c, err := newClient(name, cfg.EndpointConfig, m, log)
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
-	tr, err := newTruncator()
-	if err != nil {
-		return nil, fmt.Errorf("create embedding stage: %w", err)
-	}
-	s := &EmbeddingStage{cfg: cfg, c: c,
-		format: newModes(name, "encoding", []string{cfg.EncodingFormat, EncodingFloat}, true, m, log)}
+	s := &EmbeddingStage{cfg: cfg, c: c, format: embeddingModes(cfg, m, log)}
 	s.a = &api[[]float32]{
 		name:     name,
 		cfg:      cfg.EndpointConfig,
@@ -142,14 +137,92 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		health:   newHealth(name, m, log),
 		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		solve:    s.solve,
-		set: func(r *processor.Record, v []float32) {
-			r.Embedding, r.EmbeddingModel = v, cfg.Model
-		},
+		set:      embeddingSetter(cfg.Model),
 	}
-	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions), log, reg, opts); err != nil {
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg, opts); err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
 	return s, nil
+}
+
+// NewEmbeddingBatchStage returns an embedding stage that goes through the
+// Batch API of cfg's endpoint (provider "batch" in the stage metrics),
+// with the same name, results, cache scope and request packing as
+// NewEmbeddingStage: each attempt packs the texts by MaxInputs and
+// MaxRequestTokens into requests written to JSONL input files within bc's
+// limits, one batch per file, and waits for the batches to end (see
+// BatchConfig), so that Enrich may take up to bc.MaxWait. Vectors are
+// checked as the synchronous stage checks them, floats or base64. A
+// batch request refused for its encoding_format moves to floats for good,
+// as the synchronous stage does, and its texts are submitted again. A
+// request the batch answers with an error, or not at all (an expired or
+// cancelled batch), fails its texts with a *RequestError: retryable for
+// 5xx, 408, 429 and no answer, not for other 4xx; a batch whose input
+// fails validation fails all its texts for good. Texts with a retryable
+// failure are submitted again in a new batch by the engine, up to
+// MaxAttempts attempts (any number under the retry policy). Its metrics
+// are registered on reg.
+func NewEmbeddingBatchStage(cfg EmbeddingConfig, bc BatchConfig, log *slog.Logger, reg prometheus.Registerer) (*EmbeddingStage, error) {
+	if err := errors.Join(cfg.Validate(), bc.Validate()); err != nil {
+		return nil, err
+	}
+	const name = "embedding"
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("create embedding batch stage: %w", err)
+	}
+	s := &EmbeddingStage{cfg: cfg, c: c, format: embeddingModes(cfg, m, log)}
+	p := &batchAPI[[]float32]{
+		name: name, cfg: bc, c: c, m: m, log: log, endpoint: openai.BatchEndpointEmbeddings,
+		modes: s.format, modeParam: "encoding_format",
+		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
+		group: func(items []*enrich.Item[[]float32]) [][]*enrich.Item[[]float32] {
+			return pack(items, cfg.MaxInputs, cfg.MaxRequestTokens)
+		},
+		body: func(items []*enrich.Item[[]float32], format string) (any, error) {
+			req, _ := newEmbeddingRequest(cfg, items, format)
+			return req, nil
+		},
+		decode: func(body []byte, n int) ([][]float32, openai.Usage, error) {
+			return decodeEmbeddings(body, n, cfg.Dimensions)
+		},
+		set: embeddingSetter(cfg.Model),
+	}
+	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg); err != nil {
+		return nil, fmt.Errorf("create embedding batch stage: %w", err)
+	}
+	return s, nil
+}
+
+// embeddingScope is the cache scope of the embedding stage: what
+// determines a vector besides the text.
+func embeddingScope(cfg EmbeddingConfig) string {
+	return fmt.Sprintf("%s\x00%d", cfg.Model, cfg.Dimensions)
+}
+
+// embeddingModes returns the encodings of the embedding stage: the one
+// configured, then floats for an endpoint that refuses it.
+func embeddingModes(cfg EmbeddingConfig, m *metrics, log *slog.Logger) *modes {
+	return newModes("embedding", "encoding", []string{cfg.EncodingFormat, EncodingFloat}, true, m, log)
+}
+
+// embeddingSetter returns the Set of the embedding stage for model.
+func embeddingSetter(model string) func(r *processor.Record, v []float32) {
+	return func(r *processor.Record, v []float32) { r.Embedding, r.EmbeddingModel = v, model }
+}
+
+// newStageParts returns the metrics, client and truncator of an API stage.
+func newStageParts(name string, ep EndpointConfig, log *slog.Logger, reg prometheus.Registerer) (*metrics, *client, *truncator, error) {
+	m := newMetrics(name, reg)
+	c, err := newClient(name, ep, m, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tr, err := newTruncator()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, c, tr, nil
 }
 
 // Name implements processor.Stage.
@@ -202,15 +275,10 @@ func pack[R any](items []*enrich.Item[R], maxInputs, maxTokens int) [][]*enrich.
 // (a capability 400 naming encoding_format), the stage switches to floats
 // for good and sends again.
 func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float32], invalidAttempts int) (int, error) {
-	input := make([]string, len(items))
-	tokens := 0
-	for i, it := range items {
-		input[i] = it.Text
-		tokens += it.Tokens
-	}
 	total := 0
 	for {
 		format := s.format.current()
+		req, tokens := newEmbeddingRequest(s.cfg, items, format)
 		attempts, err := s.c.do(ctx, call{
 			op:              "create embeddings",
 			inputs:          len(items),
@@ -218,16 +286,11 @@ func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float3
 			invalidAttempts: invalidAttempts,
 			embedFormat:     format,
 			send: func(ctx context.Context) (openai.Usage, error) {
-				resp, err := s.c.api.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{
-					Input:          input,
-					Model:          openai.EmbeddingModel(s.cfg.Model),
-					EncodingFormat: openai.EmbeddingEncodingFormat(format),
-					Dimensions:     s.cfg.Dimensions,
-				})
+				resp, err := s.c.api.CreateEmbeddings(ctx, req)
 				if err != nil {
 					return resp.Usage, err
 				}
-				vecs, err := s.check(resp, len(items))
+				vecs, err := checkEmbeddings(resp, len(items), s.cfg.Dimensions)
 				if err != nil {
 					return resp.Usage, err
 				}
@@ -246,8 +309,44 @@ func (s *EmbeddingStage) send(ctx context.Context, items []*enrich.Item[[]float3
 	}
 }
 
-// check matches the vectors of resp to the n inputs by index.
-func (s *EmbeddingStage) check(resp openai.EmbeddingResponse, n int) ([][]float32, error) {
+// newEmbeddingRequest builds the embeddings request of the texts of items in
+// the encoding format, as both the synchronous and the batch path send it,
+// and returns it with the estimated tokens of its inputs.
+func newEmbeddingRequest(cfg EmbeddingConfig, items []*enrich.Item[[]float32], format string) (openai.EmbeddingRequestStrings, int) {
+	input := make([]string, len(items))
+	tokens := 0
+	for i, it := range items {
+		input[i] = it.Text
+		tokens += it.Tokens
+	}
+	return openai.EmbeddingRequestStrings{
+		Input:          input,
+		Model:          openai.EmbeddingModel(cfg.Model),
+		EncodingFormat: openai.EmbeddingEncodingFormat(format),
+		Dimensions:     cfg.Dimensions,
+	}, tokens
+}
+
+// decodeEmbeddings parses the body of an embeddings answer to n inputs,
+// with vectors as floats or base64 whatever was asked, and checks it as
+// checkEmbeddings does. It returns the vectors in input order and the
+// usage the body reports.
+func decodeEmbeddings(body []byte, n, dims int) ([][]float32, openai.Usage, error) {
+	floats, _, err := convertEmbeddings(body, EncodingFloat)
+	if err != nil {
+		return nil, openai.Usage{}, fmt.Errorf("%w: %w", ErrInvalidAnswer, err)
+	}
+	var resp openai.EmbeddingResponse
+	if err := json.Unmarshal(floats, &resp); err != nil {
+		return nil, openai.Usage{}, fmt.Errorf("%w: decode embeddings response: %w", ErrInvalidAnswer, err)
+	}
+	vecs, err := checkEmbeddings(resp, n, dims)
+	return vecs, resp.Usage, err
+}
+
+// checkEmbeddings matches the vectors of resp to the n inputs by index;
+// with dims positive every vector must have that many dimensions.
+func checkEmbeddings(resp openai.EmbeddingResponse, n, dims int) ([][]float32, error) {
 	if len(resp.Data) != n {
 		return nil, fmt.Errorf("%w: %d embeddings for %d inputs", ErrInvalidAnswer, len(resp.Data), n)
 	}
@@ -260,9 +359,9 @@ func (s *EmbeddingStage) check(resp openai.EmbeddingResponse, n int) ([][]float3
 			return nil, fmt.Errorf("%w: embedding index %d repeated", ErrInvalidAnswer, d.Index)
 		case len(d.Embedding) == 0:
 			return nil, fmt.Errorf("%w: embedding %d is empty", ErrInvalidAnswer, d.Index)
-		case s.cfg.Dimensions > 0 && len(d.Embedding) != s.cfg.Dimensions:
+		case dims > 0 && len(d.Embedding) != dims:
 			return nil, fmt.Errorf("%w: embedding %d has %d dimensions, want %d",
-				ErrInvalidAnswer, d.Index, len(d.Embedding), s.cfg.Dimensions)
+				ErrInvalidAnswer, d.Index, len(d.Embedding), dims)
 		}
 		vecs[d.Index] = d.Embedding
 	}

@@ -21,6 +21,10 @@ type metrics struct {
 	up          prometheus.Gauge
 	wide        *prometheus.CounterVec
 	format      *prometheus.GaugeVec
+	// batches and batchRequests count the Batch API's batches, by
+	// terminal status, and their requests, by outcome (ok, error).
+	batches       *prometheus.CounterVec
+	batchRequests *prometheus.CounterVec
 }
 
 // newMetrics registers the metrics of stage on reg; a nil reg registers
@@ -86,5 +90,15 @@ func newMetrics(stage string, reg prometheus.Registerer) *metrics {
 			Help:        "1 for the response_format mode (json_schema, json_object, text) or embedding encoding (float, base64) the stage uses with its endpoint and model.",
 			ConstLabels: cl,
 		}, []string{"mode"}),
+		batches: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_batches_total",
+			Help:        "Batches of the Batch API that ended, by terminal status (completed, failed, expired, cancelled).",
+			ConstLabels: cl,
+		}, []string{"status"}),
+		batchRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name:        "textpulse_llm_batch_requests_total",
+			Help:        "Requests of ended batches of the Batch API, by outcome (ok, error).",
+			ConstLabels: cl,
+		}, []string{"outcome"}),
 	}
 }

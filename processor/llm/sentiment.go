@@ -157,7 +157,8 @@ type Sentiment struct {
 // invents an id, or has a bad label or score, or is a refusal, or ends with
 // finish_reason content_filter or length, is split as api.drive
 // describes, so that answers that stay unusable cost at most
-// floor(log2 n) + 2 requests. It is safe for concurrent use.
+// floor(log2 n) + 2 requests. NewSentimentBatchStage returns one that goes
+// through the Batch API instead. It is safe for concurrent use.
 type SentimentStage struct {
 	cfg    SentimentConfig
 	c      *client
@@ -173,21 +174,11 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	const name = "sentiment"
-	m := newMetrics(name, reg)
-	c, err := newClient(name, cfg.EndpointConfig, m, log)
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
-	tr, err := newTruncator()
-	if err != nil {
-		return nil, fmt.Errorf("create sentiment stage: %w", err)
-	}
-	s := &SentimentStage{cfg: cfg, c: c}
-	if cfg.ResponseFormat == FormatAuto {
-		s.format = newModes(name, "response_format", []string{FormatJSONSchema, FormatJSONObject, FormatText}, true, m, log)
-	} else {
-		s.format = newModes(name, "response_format", []string{cfg.ResponseFormat}, false, m, log)
-	}
+	s := &SentimentStage{cfg: cfg, c: c, format: sentimentModes(cfg, m, log)}
 	s.a = &api[Sentiment]{
 		name:     name,
 		cfg:      cfg.EndpointConfig,
@@ -195,14 +186,73 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 		health:   newHealth(name, m, log),
 		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
 		solve:    s.solve,
-		set: func(r *processor.Record, v Sentiment) {
-			r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.Label, v.Score, cfg.Model
-		},
+		set:      sentimentSetter(cfg.Model),
 	}
 	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg, opts); err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
 	return s, nil
+}
+
+// NewSentimentBatchStage returns a sentiment stage that goes through the
+// Batch API of cfg's endpoint (provider "batch" in the stage metrics),
+// with the same name, results and cache scope as NewSentimentStage: each
+// attempt sends the texts in requests of ItemsPerRequest with the same
+// prompt, model and response_format; under auto a batch request refused
+// for its response_format moves to the next mode for good, as the
+// synchronous stage does, and its texts are submitted again (a fixed mode
+// refused is an endpoint-wide failure). The requests are written to
+// JSONL input files within bc's limits, one batch per file, and the stage
+// waits for the batches to end (see BatchConfig), so that Enrich may take
+// up to bc.MaxWait. Answers are parsed and checked as the synchronous stage
+// does; an unusable one fails the texts of its request (it is not split).
+// Failures are as NewEmbeddingBatchStage describes. Its metrics are
+// registered on reg.
+func NewSentimentBatchStage(cfg SentimentConfig, bc BatchConfig, log *slog.Logger, reg prometheus.Registerer) (*SentimentStage, error) {
+	if err := errors.Join(cfg.Validate(), bc.Validate()); err != nil {
+		return nil, err
+	}
+	const name = "sentiment"
+	m, c, tr, err := newStageParts(name, cfg.EndpointConfig, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
+	}
+	s := &SentimentStage{cfg: cfg, c: c, format: sentimentModes(cfg, m, log)}
+	p := &batchAPI[Sentiment]{
+		name: name, cfg: bc, c: c, m: m, log: log, endpoint: openai.BatchEndpointChatCompletions,
+		modes: s.format, modeParam: "response_format",
+		truncate: func(text string) string { return tr.truncate(text, cfg.MaxInputTokens) },
+		group: func(items []*enrich.Item[Sentiment]) [][]*enrich.Item[Sentiment] {
+			return chunk(items, cfg.ItemsPerRequest)
+		},
+		body: func(items []*enrich.Item[Sentiment], mode string) (any, error) {
+			user, _, err := sentimentUserMessage(items)
+			return sentimentRequest(cfg.Model, mode, user, len(items)), err
+		},
+		decode: decodeSentiments,
+		set:    sentimentSetter(cfg.Model),
+	}
+	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg); err != nil {
+		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
+	}
+	return s, nil
+}
+
+// sentimentModes returns the response_format modes of the sentiment
+// stage: for auto json_schema, json_object and text, falling back on a
+// capability refusal; otherwise the one configured.
+func sentimentModes(cfg SentimentConfig, m *metrics, log *slog.Logger) *modes {
+	if cfg.ResponseFormat == FormatAuto {
+		return newModes("sentiment", "response_format", []string{FormatJSONSchema, FormatJSONObject, FormatText}, true, m, log)
+	}
+	return newModes("sentiment", "response_format", []string{cfg.ResponseFormat}, false, m, log)
+}
+
+// sentimentSetter returns the Set of the sentiment stage for model.
+func sentimentSetter(model string) func(r *processor.Record, v Sentiment) {
+	return func(r *processor.Record, v Sentiment) {
+		r.SentimentLabel, r.SentimentScore, r.SentimentModel = v.Label, v.Score, model
+	}
 }
 
 // Name implements processor.Stage.
@@ -215,12 +265,17 @@ func (s *SentimentStage) Enrich(ctx context.Context, b *processor.Batch) error {
 
 // solve sends items in requests of ItemsPerRequest; see api.dispatch.
 func (s *SentimentStage) solve(ctx context.Context, items []*enrich.Item[Sentiment]) {
-	var reqs [][]*enrich.Item[Sentiment]
-	for start := 0; start < len(items); start += s.cfg.ItemsPerRequest {
-		end := min(start+s.cfg.ItemsPerRequest, len(items))
+	s.a.dispatch(ctx, chunk(items, s.cfg.ItemsPerRequest), s.send)
+}
+
+// chunk cuts items, in order, into requests of at most n items.
+func chunk[R any](items []*enrich.Item[R], n int) [][]*enrich.Item[R] {
+	var reqs [][]*enrich.Item[R]
+	for start := 0; start < len(items); start += n {
+		end := min(start+n, len(items))
 		reqs = append(reqs, items[start:end:end])
 	}
-	s.a.dispatch(ctx, reqs, s.send)
+	return reqs
 }
 
 // sentimentItem is one text of the user message.
@@ -240,23 +295,15 @@ type sentimentResult struct {
 // response_format in use and the mode is auto, the stage falls back to the
 // next one for good and sends again.
 func (s *SentimentStage) send(ctx context.Context, items []*enrich.Item[Sentiment], invalidAttempts int) (int, error) {
-	in := struct {
-		Items []sentimentItem `json:"items"`
-	}{Items: make([]sentimentItem, len(items))}
-	tokens := EstimateTokens(sentimentPrompt) + len(items)*completionTokensPerItem
-	for i, it := range items {
-		in.Items[i] = sentimentItem{ID: i, Text: it.Text}
-		tokens += it.Tokens + 4
-	}
-	user, err := json.Marshal(in)
+	user, tokens, err := sentimentUserMessage(items)
 	if err != nil {
-		settle(items, 0, fmt.Errorf("encode sentiment items: %w", err))
+		settle(items, 0, err)
 		return 0, err
 	}
 	total := 0
 	for {
 		mode := s.format.current()
-		req := sentimentRequest(s.cfg.Model, mode, string(user), len(items))
+		req := sentimentRequest(s.cfg.Model, mode, user, len(items))
 		attempts, err := s.c.do(ctx, call{
 			op:              "create chat completion",
 			inputs:          len(items),
@@ -286,6 +333,26 @@ func (s *SentimentStage) send(ctx context.Context, items []*enrich.Item[Sentimen
 	}
 }
 
+// sentimentUserMessage returns the user message of the protocol for the
+// texts of items, ids indexing them, and the estimated prompt and
+// completion tokens of the request, as both the synchronous and the batch
+// path send it.
+func sentimentUserMessage(items []*enrich.Item[Sentiment]) (string, int, error) {
+	in := struct {
+		Items []sentimentItem `json:"items"`
+	}{Items: make([]sentimentItem, len(items))}
+	tokens := EstimateTokens(sentimentPrompt) + len(items)*completionTokensPerItem
+	for i, it := range items {
+		in.Items[i] = sentimentItem{ID: i, Text: it.Text}
+		tokens += it.Tokens + 4
+	}
+	user, err := json.Marshal(in)
+	if err != nil {
+		return "", 0, fmt.Errorf("encode sentiment items: %w", err)
+	}
+	return string(user), tokens, nil
+}
+
 // sentimentRequest builds the chat request of the protocol for a
 // response_format mode.
 func sentimentRequest(model, mode, user string, n int) openai.ChatCompletionRequest {
@@ -311,6 +378,18 @@ func sentimentRequest(model, mode, user string, n int) openai.ChatCompletionRequ
 		{Role: openai.ChatMessageRoleUser, Content: user},
 	}
 	return req
+}
+
+// decodeSentiments parses the body of a chat completion answering n items
+// and checks it as parseSentiments does. It returns the results in item
+// order and the usage the body reports.
+func decodeSentiments(body []byte, n int) ([]Sentiment, openai.Usage, error) {
+	var resp openai.ChatCompletionResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, openai.Usage{}, fmt.Errorf("%w: decode chat completion: %w", ErrInvalidAnswer, err)
+	}
+	res, err := parseSentiments(resp, n)
+	return res, resp.Usage, err
 }
 
 // parseSentiments checks the answer to a request of n items and returns
