@@ -57,7 +57,7 @@ func enrichFlags(fs *pflag.FlagSet) func(now time.Time) (enrichOptions, error) {
 	fs.StringVar(&o.filter.Where, "where", "", "only rows matching this SQL condition over the table's columns")
 	fs.StringSliceVar(&o.stages, "stages", nil, "stages that may run (default: every enabled stage)")
 	fs.StringSliceVar(&o.rerun, "rerun", nil, "stages to run on every selected row, whatever it holds")
-	fs.IntVar(&o.pageSize, "page-size", 1000, "rows read, enriched and written at a time (bounds memory)")
+	fs.IntVar(&o.pageSize, "page-size", 0, "rows read, enriched and written at a time (bounds memory; default 1000, 50000 with --via batch, as each page waits for its batches)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "textpulse-enrich.checkpoint.json", "file that lets a killed run resume; removed when the run ends")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the rows, requests, tokens and estimated cost, and change nothing")
 	fs.IntVar(&o.showRows, "show-rows", 10, "with --dry-run, how many of the selected rows to print")
@@ -74,6 +74,12 @@ func enrichFlags(fs *pflag.FlagSet) func(now time.Time) (enrichOptions, error) {
 			return o, fmt.Errorf("--until: %w", err)
 		}
 		o.filter.Partitions = parts
+		if o.pageSize == 0 {
+			o.pageSize = 1000
+			if o.via == "batch" {
+				o.pageSize = 50000
+			}
+		}
 		switch {
 		case o.pageSize < 1:
 			return o, errors.New("--page-size must be at least 1")
@@ -127,7 +133,7 @@ func runEnrich(ctx context.Context, args []string, getenv func(string) string, s
 	if o.dryRun {
 		return printPlan(ctx, job, cfg, o, stdout)
 	}
-	return runJob(ctx, job, o, reg, stdout, stderr)
+	return runJob(ctx, job, cfg, o, reg, stdout, stderr)
 }
 
 // restrict keeps enabled only the stages named by --stages (all enabled
@@ -182,7 +188,7 @@ func buildEnrichStages(ctx context.Context, cfg Config, o enrichOptions, log *sl
 }
 
 // runJob runs the job with a progress display and prints the report.
-func runJob(ctx context.Context, job *reenrich.Job, o enrichOptions, reg *prometheus.Registry, stdout, stderr io.Writer) error {
+func runJob(ctx context.Context, job *reenrich.Job, cfg Config, o enrichOptions, reg *prometheus.Registry, stdout, stderr io.Writer) error {
 	pr := newProgress(o.progress, o.interval, stderr)
 	job.Progress = pr.update
 	rep, err := job.Run(ctx)
@@ -190,7 +196,18 @@ func runJob(ctx context.Context, job *reenrich.Job, o enrichOptions, reg *promet
 	if err != nil {
 		return fmt.Errorf("enrich: %w (the checkpoint %s lets the same command resume)", err, o.checkpoint)
 	}
-	return writeEnrichReport(stdout, rep, gatherUsage(reg), o.json)
+	u := gatherUsage(reg)
+	for st, x := range u {
+		model, _ := cfg.apiModel(st)
+		if price, ok := listPrices()[model]; ok {
+			c := (x.PromptTokens*price[0] + x.CompletionTokens*price[1]) / 1e6
+			if o.via == "batch" {
+				c /= 2
+			}
+			x.CostUSD = &c
+		}
+	}
+	return writeEnrichReport(stdout, rep, u, o.json)
 }
 
 // enrichUsage heads consumer enrich --help.
@@ -217,9 +234,15 @@ Flags:
 
 // usage is what the API stages' endpoints billed during the run.
 type usage struct {
-	Requests         float64 `json:"requests"`
+	// Requests counts the HTTP requests to the endpoint (with --via batch,
+	// the file uploads, batch creations and polls).
+	Requests float64 `json:"requests"`
+	// BatchRequests counts the requests answered inside batches.
+	BatchRequests    float64 `json:"batch_requests"`
 	PromptTokens     float64 `json:"prompt_tokens"`
 	CompletionTokens float64 `json:"completion_tokens"`
+	// CostUSD is the cost at list prices, for a model with a known price.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
 }
 
 // gatherUsage reads the requests and tokens of the API stages from reg.
@@ -244,7 +267,7 @@ func gatherUsage(reg *prometheus.Registry) map[string]*usage {
 			case mf.GetName() == "textpulse_llm_requests_total" && labels["outcome"] != "canceled":
 				u.Requests += v
 			case mf.GetName() == "textpulse_llm_batch_requests_total":
-				u.Requests += v
+				u.BatchRequests += v
 			case mf.GetName() == "textpulse_llm_tokens_total" && labels["kind"] == "prompt":
 				u.PromptTokens += v
 			case mf.GetName() == "textpulse_llm_tokens_total" && labels["kind"] == "completion":
@@ -279,7 +302,16 @@ func writeEnrichReport(w io.Writer, rep *reenrich.Report, u map[string]*usage, a
 		_, _ = fmt.Fprintf(tw, "%s\t%d enriched, %d failed again\t\n", st, rep.Enriched[st], rep.Failed[st])
 	}
 	for _, st := range sortedKeys(u) {
-		_, _ = fmt.Fprintf(tw, "%s api\t%.0f requests, %.0f prompt + %.0f completion tokens\t\n", st, u[st].Requests, u[st].PromptTokens, u[st].CompletionTokens)
+		cost := "cost unknown"
+		if u[st].CostUSD != nil {
+			cost = fmt.Sprintf("$%.4f at list price", *u[st].CostUSD)
+		}
+		reqs := fmt.Sprintf("%.0f requests", u[st].Requests)
+		if u[st].BatchRequests > 0 {
+			reqs = fmt.Sprintf("%.0f batch requests (%.0f API calls)", u[st].BatchRequests, u[st].Requests)
+		}
+		_, _ = fmt.Fprintf(tw, "%s api\t%s, %.0f prompt + %.0f completion tokens, %s\t\n", st, reqs,
+			u[st].PromptTokens, u[st].CompletionTokens, cost)
 	}
 	rate := 0.0
 	if rep.Elapsed > 0 {

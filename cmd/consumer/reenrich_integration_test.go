@@ -290,3 +290,35 @@ func testEnrichUpgradesModel(t *testing.T, srv testenv.ClickHouseServer) {
 		t.Fatalf("second run: %v\n%s", err, out.String())
 	}
 }
+
+// TestEnrichSyncAndBatch enriches the same skipped backlog twice, through
+// the synchronous API and through the Batch API of the simulator: the rows
+// end the same, the batch run sends no synchronous request, and both
+// reports (requests, tokens, cost at list prices, wall time) are logged
+// side by side.
+func TestEnrichSyncAndBatch(t *testing.T) {
+	srv := testenv.ClickHouseServers(t)[len(testenv.ClickHouseServers(t))-1]
+	reports := map[string]string{}
+	for _, via := range []string{"sync", "batch"} {
+		t.Run(via, func(t *testing.T) {
+			s := newPartialRows(t, srv, 300)
+			cfg := openaisim.DefaultConfig()
+			cfg.Batch.CompletionDelay = 300 * time.Millisecond
+			sim := newSimServer(t, cfg)
+			s.sim, s.url = sim.sim, sim.url
+			args := s.enrichArgs(t, append(sentimentArgs(s.url, "retry"), "--failed-stage", "sentiment", "--via", via,
+				"--stages.batch_api.poll_initial_interval", "50ms", "--stages.batch_api.poll_max_interval", "200ms")...)
+			var out, errb strings.Builder
+			if err := run(t.Context(), args, noEnv, &out, &errb); err != nil {
+				t.Fatalf("enrich --via %s: %v\n%s", via, err, errb.String())
+			}
+			s.checkComplete(t)
+			st := s.sim.Stats()
+			if via == "batch" && (st.Chat.Requests != 0 || st.BatchRequests == 0) {
+				t.Fatalf("--via batch: %d synchronous chat requests and %d batch requests", st.Chat.Requests, st.BatchRequests)
+			}
+			reports[via] = out.String()
+		})
+	}
+	t.Logf("the same 300-row backlog on %s:\nsync:\n%s\nbatch:\n%s", srv.Name, reports["sync"], reports["batch"])
+}

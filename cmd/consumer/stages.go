@@ -32,6 +32,9 @@ type StagesConfig struct {
 	Embedding EmbeddingStageConfig `koanf:"embedding"`
 	Sentiment SentimentStageConfig `koanf:"sentiment"`
 	Emotion   EmotionStageConfig   `koanf:"emotion"`
+	// BatchAPI configures the API stages on the Batch API, which
+	// consumer enrich --via batch uses.
+	BatchAPI llm.BatchConfig `koanf:"batch_api"`
 }
 
 // EmbeddingStageConfig is the embedding stage: through an
@@ -89,6 +92,7 @@ func defaultStagesConfig() StagesConfig {
 		Embedding: EmbeddingStageConfig{Provider: providerAPI, EmbeddingConfig: llm.DefaultEmbeddingConfig(), Local: local.DefaultConfig()},
 		Sentiment: SentimentStageConfig{Provider: providerAPI, SentimentConfig: llm.DefaultSentimentConfig(), Local: local.DefaultConfig()},
 		Emotion:   EmotionStageConfig{Config: local.DefaultConfig()},
+		BatchAPI:  llm.DefaultBatchConfig(),
 	}
 }
 
@@ -120,13 +124,13 @@ func (c StagesConfig) entries() []stageEntry {
 		{
 			name: "embedding", enabled: c.Embedding.Enabled, provider: c.Embedding.Provider, deferAboveLag: c.Embedding.DeferAboveLag,
 			validate: map[string]func() error{providerAPI: c.Embedding.Validate, providerLocal: c.Embedding.Local.Validate},
-			build: map[string]buildFunc{providerAPI: apiEmbedding(c.Embedding.EmbeddingConfig, c.Embedding.DeferAboveLag),
+			build: map[string]buildFunc{providerAPI: apiEmbedding(c.Embedding.EmbeddingConfig, c.BatchAPI, c.Embedding.DeferAboveLag),
 				providerLocal: localEmbedding(c.Embedding.Local)},
 		},
 		{
 			name: "sentiment", enabled: c.Sentiment.Enabled, provider: c.Sentiment.Provider, deferAboveLag: c.Sentiment.DeferAboveLag,
 			validate: map[string]func() error{providerAPI: c.Sentiment.Validate, providerLocal: c.Sentiment.Local.Validate},
-			build: map[string]buildFunc{providerAPI: apiSentiment(c.Sentiment.SentimentConfig, c.Sentiment.DeferAboveLag),
+			build: map[string]buildFunc{providerAPI: apiSentiment(c.Sentiment.SentimentConfig, c.BatchAPI, c.Sentiment.DeferAboveLag),
 				providerLocal: localSentiment(c.Sentiment.Local)},
 		},
 		{
@@ -141,6 +145,9 @@ func (c StagesConfig) entries() []stageEntry {
 // consumer lag is measured (0 never), which defer_above_lag needs.
 func (c StagesConfig) validate(lagInterval time.Duration) error {
 	var errs []error
+	if err := c.BatchAPI.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("stages.batch_api: %w", err))
+	}
 	for _, e := range c.entries() {
 		if !e.enabled {
 			continue
@@ -318,14 +325,20 @@ func (g *lagGate) deferring() bool {
 	return g.on.Load()
 }
 
-func apiEmbedding(c llm.EmbeddingConfig, deferAboveLag int64) buildFunc {
+func apiEmbedding(c llm.EmbeddingConfig, bc llm.BatchConfig, deferAboveLag int64) buildFunc {
 	return func(_ context.Context, b *stageBuilder) (processor.Stage, error) {
-		st, err := llm.NewEmbeddingStage(c, b.log.With("stage", "embedding"), b.reg, b.deferOpts(deferAboveLag)...)
+		var st *llm.EmbeddingStage
+		var err error
+		if b.set.viaBatch {
+			st, err = llm.NewEmbeddingBatchStage(c, bc, b.log.With("stage", "embedding"), b.reg)
+		} else {
+			st, err = llm.NewEmbeddingStage(c, b.log.With("stage", "embedding"), b.reg, b.deferOpts(deferAboveLag)...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("build embedding stage: %w", err)
 		}
 		b.log.Info("stage enabled", "stage", "embedding", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL,
-			"defer_above_lag", deferAboveLag)
+			"defer_above_lag", deferAboveLag, "batch_api", b.set.viaBatch)
 		b.set.modelOf["embedding"] = c.Model
 		return st, nil
 	}
@@ -349,14 +362,20 @@ func localEmbedding(c local.Config) buildFunc {
 	}
 }
 
-func apiSentiment(c llm.SentimentConfig, deferAboveLag int64) buildFunc {
+func apiSentiment(c llm.SentimentConfig, bc llm.BatchConfig, deferAboveLag int64) buildFunc {
 	return func(_ context.Context, b *stageBuilder) (processor.Stage, error) {
-		st, err := llm.NewSentimentStage(c, b.log.With("stage", "sentiment"), b.reg, b.deferOpts(deferAboveLag)...)
+		var st *llm.SentimentStage
+		var err error
+		if b.set.viaBatch {
+			st, err = llm.NewSentimentBatchStage(c, bc, b.log.With("stage", "sentiment"), b.reg)
+		} else {
+			st, err = llm.NewSentimentStage(c, b.log.With("stage", "sentiment"), b.reg, b.deferOpts(deferAboveLag)...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("build sentiment stage: %w", err)
 		}
 		b.log.Info("stage enabled", "stage", "sentiment", "provider", providerAPI, "model", c.Model, "base_url", c.BaseURL,
-			"defer_above_lag", deferAboveLag)
+			"defer_above_lag", deferAboveLag, "batch_api", b.set.viaBatch)
 		b.set.modelOf["sentiment"] = c.Model
 		return st, nil
 	}
