@@ -58,6 +58,18 @@ type Provider[R any] interface {
 	Set(r *processor.Record, v R)
 }
 
+// Sizer is implemented by providers whose results hold memory of their
+// own beyond a vector of floats: ResultSize estimates the bytes one result
+// holds in the cache. Without it a []float32 result counts 4 bytes per
+// element and any other result nothing beside resultOverhead.
+type Sizer[R any] interface {
+	ResultSize(v R) int
+}
+
+// resultOverhead is the estimated memory of one cache entry beside its
+// result's own data: the key, the list element and the map slot.
+const resultOverhead = 96
+
 // Config configures an engine.
 type Config struct {
 	// Stage is the stage's name, in metrics, logs and failed_stages.
@@ -77,6 +89,9 @@ type Config struct {
 	InitialInterval, MaxInterval time.Duration
 	// CacheSize is how many results the cache keeps; 0 disables it.
 	CacheSize int
+	// CacheBytes bounds the estimated bytes the cache holds (see Sizer);
+	// 0 bounds the entries only.
+	CacheBytes int64
 	// CacheScope is what determines a result besides the text (the model,
 	// the dimensions); it is part of the cache key.
 	CacheScope string
@@ -97,6 +112,9 @@ type Engine[R any] struct {
 	p     Provider[R]
 	seed  maphash.Seed
 	cache *lru.Cache[uint64, R]
+	// bytes is the estimated size of the cache's results.
+	bytes atomic.Int64
+	size  func(R) int
 	m     *metrics
 	log   *slog.Logger
 	// deferring is whether the last batch was deferred, so that the start
@@ -113,15 +131,26 @@ func New[R any](cfg Config, p Provider[R], log *slog.Logger, reg prometheus.Regi
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("create %s engine: %w: %w", cfg.Stage, ErrInvalidConfig, err)
 	}
-	e := &Engine[R]{cfg: cfg, p: p, seed: maphash.MakeSeed(), log: log}
+	if cfg.CacheBytes < 0 {
+		return nil, fmt.Errorf("create %s engine: cache bytes %d: %w", cfg.Stage, cfg.CacheBytes, ErrInvalidConfig)
+	}
+	e := &Engine[R]{cfg: cfg, p: p, seed: maphash.MakeSeed(), log: log, size: func(v R) int {
+		if f, ok := any(v).([]float32); ok {
+			return resultOverhead + 4*len(f)
+		}
+		return resultOverhead
+	}}
+	if sz, ok := p.(Sizer[R]); ok {
+		e.size = func(v R) int { return resultOverhead + sz.ResultSize(v) }
+	}
 	if cfg.CacheSize > 0 {
-		c, err := lru.New[uint64, R](cfg.CacheSize)
+		c, err := lru.NewWithEvict[uint64, R](cfg.CacheSize, func(_ uint64, v R) { e.bytes.Add(-int64(e.size(v))) })
 		if err != nil {
 			return nil, fmt.Errorf("create %s cache: %w", cfg.Stage, err)
 		}
 		e.cache = c
 	}
-	e.m = newMetrics(cfg, e.cacheLen, reg)
+	e.m = newMetrics(cfg, e.cacheLen, func() float64 { return float64(e.bytes.Load()) }, reg)
 	return e, nil
 }
 
@@ -251,9 +280,7 @@ func (e *Engine[R]) settle(ctx context.Context, items []*Item[R]) []*Item[R] {
 	var failed []*Item[R]
 	for _, it := range items {
 		if it.Done {
-			if e.cache != nil {
-				e.cache.Add(it.key, it.Result)
-			}
+			e.remember(it.key, it.Result)
 			continue
 		}
 		if it.Err == nil {
@@ -327,6 +354,22 @@ func (e *Engine[R]) cached(k uint64) (R, bool) {
 		e.m.hits.Inc()
 	}
 	return v, ok
+}
+
+// remember adds a result to the cache and evicts the least recently used
+// ones while the cache holds more than CacheBytes.
+func (e *Engine[R]) remember(k uint64, v R) {
+	if e.cache == nil {
+		return
+	}
+	if old, ok := e.cache.Peek(k); ok {
+		e.bytes.Add(-int64(e.size(old)))
+	}
+	e.bytes.Add(int64(e.size(v)))
+	e.cache.Add(k, v)
+	for e.cfg.CacheBytes > 0 && e.bytes.Load() > e.cfg.CacheBytes && e.cache.Len() > 1 {
+		e.cache.RemoveOldest()
+	}
 }
 
 // cacheLen is the number of results in the cache.

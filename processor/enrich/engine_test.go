@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -339,5 +340,47 @@ func TestEngineLogsDeferralChanges(t *testing.T) {
 		if got := logs.msgs[msg]; got != want {
 			t.Errorf("%q logged %d times, want %d", msg, got, want)
 		}
+	}
+}
+
+// vectors answers each text with a vector of len(text) floats.
+type vectors struct{}
+
+func (vectors) Prepare(text string) (string, int) { return text, 0 }
+
+func (vectors) Resolve(_ context.Context, items []*Item[[]float32]) {
+	for _, it := range items {
+		it.Result, it.Done = make([]float32, len(it.Text)), true
+	}
+}
+
+func (vectors) Set(r *processor.Record, v []float32) { r.Embedding = v }
+
+func TestEngineCacheBoundedByBytes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(processor.PolicySkip, 1)
+	cfg.CacheBytes = 3 * (resultOverhead + 4*100)
+	e, err := New[[]float32](cfg, vectors{}, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := func(c byte) string { return strings.Repeat(string(c), 100) }
+	for _, c := range []byte("abcde") {
+		if err := e.Enrich(t.Context(), newBatch(long(c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	labels := map[string]string{"stage": "sentiment"}
+	entries := promtest.Sum(t, reg, "textpulse_stage_cache_entries", labels)
+	bytes := promtest.Sum(t, reg, "textpulse_stage_cache_bytes", labels)
+	if entries != 3 || bytes != float64(cfg.CacheBytes) {
+		t.Fatalf("cache holds %v entries, %v bytes; want the 3 newest, %d bytes", entries, bytes, cfg.CacheBytes)
+	}
+	b := newBatch(long('e'), long('a'))
+	if err := e.Enrich(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if hits := promtest.Sum(t, reg, "textpulse_stage_cache_hits_total", labels); hits != 1 {
+		t.Fatalf("%v cache hits, want 1: the newest text stays, the oldest was evicted", hits)
 	}
 }

@@ -17,8 +17,8 @@ type metrics struct {
 }
 
 // newMetrics registers the metrics of the engine of cfg on reg; entries
-// reports the size of its cache.
-func newMetrics(cfg Config, entries func() float64, reg prometheus.Registerer) *metrics {
+// and bytes report the size of its cache.
+func newMetrics(cfg Config, entries, bytes func() float64, reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	cl := prometheus.Labels{"stage": cfg.Stage, "provider": cfg.Provider}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
@@ -26,6 +26,11 @@ func newMetrics(cfg Config, entries func() float64, reg prometheus.Registerer) *
 		Help:        "Results held by a stage's text-hash cache.",
 		ConstLabels: cl,
 	}, entries)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "textpulse_stage_cache_bytes",
+		Help:        "Estimated bytes of the results held by a stage's text-hash cache.",
+		ConstLabels: cl,
+	}, bytes)
 	return &metrics{
 		lookups: f.NewCounter(prometheus.CounterOpts{
 			Name:        "textpulse_stage_cache_lookups_total",

@@ -164,7 +164,7 @@ func (p *batchAPI[R]) Resolve(ctx context.Context, items []*enrich.Item[R]) {
 // the endpoint's MaxAttempts attempts for texts with a retryable failure
 // (under the retry policy as many as it takes), each submitting only the
 // texts that failed, with the endpoint's retry backoff between them.
-func newBatchEngine[R any](p *batchAPI[R], ep EndpointConfig, policy FailurePolicy, cacheSize int, cacheScope string,
+func newBatchEngine[R any](p *batchAPI[R], ep EndpointConfig, policy FailurePolicy, cacheSize int, cacheBytes int64, cacheScope string,
 	log *slog.Logger, reg prometheus.Registerer,
 ) (*enrich.Engine[R], error) {
 	return enrich.New(enrich.Config{
@@ -175,6 +175,7 @@ func newBatchEngine[R any](p *batchAPI[R], ep EndpointConfig, policy FailurePoli
 		InitialInterval: ep.RetryInitialInterval,
 		MaxInterval:     ep.RetryMaxInterval,
 		CacheSize:       cacheSize,
+		CacheBytes:      cacheBytes,
 		CacheScope:      cacheScope,
 	}, enrich.Provider[R](p), log, reg)
 }

@@ -47,6 +47,9 @@ type EmbeddingConfig struct {
 	// CacheSize is how many vectors the content-hash cache keeps; 0
 	// disables it. A vector of 1536 dimensions takes about 6 KiB.
 	CacheSize int `koanf:"cache_size"`
+	// CacheMaxBytes bounds the memory of the cache's vectors (estimated);
+	// the least recently used ones go first. 0 bounds the entries only.
+	CacheMaxBytes int64 `koanf:"cache_max_bytes"`
 	// OnFailure is the failure policy; see FailurePolicy.
 	OnFailure FailurePolicy `koanf:"on_failure"`
 }
@@ -64,6 +67,7 @@ func DefaultEmbeddingConfig() EmbeddingConfig {
 		MaxInputTokens:   8191,
 		EncodingFormat:   EncodingBase64,
 		CacheSize:        100000,
+		CacheMaxBytes:    128 << 20,
 		OnFailure:        PolicySkip,
 	}
 }
@@ -85,6 +89,9 @@ func (c EmbeddingConfig) Validate() error {
 	}
 	if c.EncodingFormat != EncodingFloat && c.EncodingFormat != EncodingBase64 {
 		errs = append(errs, fmt.Errorf("encoding_format %q: must be float or base64", c.EncodingFormat))
+	}
+	if c.CacheMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("cache_max_bytes %d: must not be negative", c.CacheMaxBytes))
 	}
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache_size %d: must not be negative", c.CacheSize))
@@ -139,7 +146,7 @@ func NewEmbeddingStage(cfg EmbeddingConfig, log *slog.Logger, reg prometheus.Reg
 		solve:    s.solve,
 		set:      embeddingSetter(cfg.Model),
 	}
-	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg, opts); err != nil {
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.CacheMaxBytes, embeddingScope(cfg), log, reg, opts); err != nil {
 		return nil, fmt.Errorf("create embedding stage: %w", err)
 	}
 	return s, nil
@@ -188,7 +195,7 @@ func NewEmbeddingBatchStage(cfg EmbeddingConfig, bc BatchConfig, log *slog.Logge
 		},
 		set: embeddingSetter(cfg.Model),
 	}
-	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, embeddingScope(cfg), log, reg); err != nil {
+	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, cfg.CacheMaxBytes, embeddingScope(cfg), log, reg); err != nil {
 		return nil, fmt.Errorf("create embedding batch stage: %w", err)
 	}
 	return s, nil

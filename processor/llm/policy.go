@@ -74,7 +74,7 @@ func WithDefer(f func() bool) Option {
 // attempt before the policy applies; under the retry policy it tries the
 // failed texts again with the same backoff, and while the endpoint refuses
 // every request it probes it once per retry_max_interval.
-func newEngine[R any](a *api[R], policy FailurePolicy, cacheSize int, cacheScope string,
+func newEngine[R any](a *api[R], policy FailurePolicy, cacheSize int, cacheBytes int64, cacheScope string,
 	log *slog.Logger, reg prometheus.Registerer, opts []Option,
 ) (*enrich.Engine[R], error) {
 	var o options
@@ -89,6 +89,7 @@ func newEngine[R any](a *api[R], policy FailurePolicy, cacheSize int, cacheScope
 		InitialInterval: a.cfg.RetryInitialInterval,
 		MaxInterval:     a.cfg.RetryMaxInterval,
 		CacheSize:       cacheSize,
+		CacheBytes:      cacheBytes,
 		CacheScope:      cacheScope,
 		Defer:           o.deferFn,
 	}, enrich.Provider[R](a), log, reg)

@@ -83,6 +83,9 @@ type SentimentConfig struct {
 	// CacheSize is how many results the content-hash cache keeps; 0
 	// disables it.
 	CacheSize int `koanf:"cache_size"`
+	// CacheMaxBytes bounds the estimated memory of the cache; 0 bounds
+	// the entries only.
+	CacheMaxBytes int64 `koanf:"cache_max_bytes"`
 	// ResponseFormat is "auto" (the default), "json_schema", "json_object"
 	// or "text"; see FormatAuto. A fixed mode the endpoint refuses is an
 	// endpoint-wide failure.
@@ -102,6 +105,7 @@ func DefaultSentimentConfig() SentimentConfig {
 		ItemsPerRequest: 24,
 		MaxInputTokens:  2048,
 		CacheSize:       100000,
+		CacheMaxBytes:   32 << 20,
 		ResponseFormat:  FormatAuto,
 		OnFailure:       PolicySkip,
 	}
@@ -118,6 +122,9 @@ func (c SentimentConfig) Validate() error {
 	}
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache_size %d: must not be negative", c.CacheSize))
+	}
+	if c.CacheMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("cache_max_bytes %d: must not be negative", c.CacheMaxBytes))
 	}
 	switch c.ResponseFormat {
 	case FormatAuto, FormatJSONSchema, FormatJSONObject, FormatText:
@@ -188,7 +195,7 @@ func NewSentimentStage(cfg SentimentConfig, log *slog.Logger, reg prometheus.Reg
 		solve:    s.solve,
 		set:      sentimentSetter(cfg.Model),
 	}
-	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg, opts); err != nil {
+	if s.e, err = newEngine(s.a, cfg.OnFailure, cfg.CacheSize, cfg.CacheMaxBytes, cfg.Model, log, reg, opts); err != nil {
 		return nil, fmt.Errorf("create sentiment stage: %w", err)
 	}
 	return s, nil
@@ -232,7 +239,7 @@ func NewSentimentBatchStage(cfg SentimentConfig, bc BatchConfig, log *slog.Logge
 		decode: decodeSentiments,
 		set:    sentimentSetter(cfg.Model),
 	}
-	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, cfg.Model, log, reg); err != nil {
+	if s.e, err = newBatchEngine(p, cfg.EndpointConfig, cfg.OnFailure, cfg.CacheSize, cfg.CacheMaxBytes, cfg.Model, log, reg); err != nil {
 		return nil, fmt.Errorf("create sentiment batch stage: %w", err)
 	}
 	return s, nil

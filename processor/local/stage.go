@@ -48,6 +48,7 @@ func newStage[R any](name string, cfg Config, log *slog.Logger, reg prometheus.R
 		InitialInterval: retryInitialInterval,
 		MaxInterval:     retryMaxInterval,
 		CacheSize:       cfg.CacheSize,
+		CacheBytes:      cfg.CacheMaxBytes,
 	}, enrich.Provider[R](p), log, reg)
 }
 
