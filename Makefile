@@ -78,7 +78,8 @@ compat: services compat-tools
 # New inputs are minimised for at most a second.
 FUZZTIME ?=
 FUZZ_TARGETS := ./processor:FuzzDecode:60000x ./processor/deadletter:FuzzParseDeadLetterHeaders:40000x \
-	./cmd/consumer:FuzzDLQFilterFlags:8000x ./internal/modeleval:FuzzRead:20000x
+	./cmd/consumer:FuzzDLQFilterFlags:8000x ./internal/modeleval:FuzzRead:20000x \
+	./processor/llm:FuzzDecodeAnswers:20000x
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
