@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/textpulse/textpulse/processor"
 )
@@ -61,7 +62,7 @@ func loadCheckpoint(path, filter string, stages []string) (*checkpoint, bool, er
 	if err := json.Unmarshal(b, &old); err != nil {
 		return nil, false, fmt.Errorf("read checkpoint %s: %w", path, err)
 	}
-	if old.Filter != filter || !equalStrings(old.Stages, stages) {
+	if old.Filter != filter || !slices.Equal(old.Stages, stages) {
 		return nil, false, fmt.Errorf("%w: %s was written for filter %q and stages %v; this run has %q and %v",
 			ErrCheckpointMismatch, path, old.Filter, old.Stages, filter, stages)
 	}
@@ -103,16 +104,4 @@ func newRunID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
