@@ -129,6 +129,10 @@ type ingestWatch struct {
 	// tDone the moment every event was written.
 	t0, tFirst, tDone time.Time
 	rssMax            float64
+	// tFirstRow is when the first row was stored; cpuSeconds is the
+	// consumer's CPU time (user and system) at the last scrape.
+	tFirstRow  time.Time
+	cpuSeconds float64
 	// series is RSS in MiB over seconds since t0, when profiling.
 	series [][2]float64
 }
@@ -172,12 +176,17 @@ func (w *ingestWatch) poll(ctx context.Context, o options, proc *harness.Process
 			return errors.New("consumer did not finish within 10 minutes")
 		}
 		time.Sleep(20 * time.Millisecond)
-		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total", "textpulse_records_consumed_total")
+		counters, err := scrapeCounters(ctx, metricsURL, "textpulse_records_written_total", "textpulse_records_consumed_total",
+			"process_cpu_seconds_total")
 		if err != nil {
 			continue
 		}
 		written, consumed := counters[0], counters[1]
 		now := time.Now()
+		if written > 0 && w.tFirstRow.IsZero() {
+			w.tFirstRow = now
+		}
+		w.cpuSeconds = counters[2]
 		if rss, err := rssMiB(proc.Pid()); err == nil {
 			w.rssMax = max(w.rssMax, rss)
 			if profile {
@@ -220,6 +229,10 @@ func (w *ingestWatch) rates(n, produceSecs, clientSecs float64) map[string]float
 		"ratio":                      consumerRate / clientRate,
 		"ratio_wall":                 (n / wall) / clientRate,
 		"consumer_max_rss_mib":       w.rssMax,
+		// CPU from process start to the last row stored, per million
+		// events; and how long after start the first row was stored.
+		"consumer_cpu_seconds_per_million": w.cpuSeconds / n * 1e6,
+		"consumer_first_row_seconds":       w.tFirstRow.Sub(w.t0).Seconds(),
 	}
 }
 
