@@ -101,7 +101,7 @@ type SentimentConfig struct {
 // later; use "retry" when completeness matters more than freshness).
 func DefaultSentimentConfig() SentimentConfig {
 	return SentimentConfig{
-		EndpointConfig:  defaultEndpointConfig(openai.GPT4oMini, 32),
+		EndpointConfig:  defaultEndpointConfig(openai.GPT4oMini, 256, 32),
 		ItemsPerRequest: 24,
 		MaxInputTokens:  2048,
 		CacheSize:       100000,
