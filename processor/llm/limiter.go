@@ -10,13 +10,16 @@ import (
 
 // Adaptive concurrency: an AIMD limit on the requests of a stage in flight,
 // in the manner of adaptive request concurrency. Time is cut into windows
-// of about one round trip (the baseline latency, at least minWindow). At
-// the end of a window the limit is multiplied by decreaseRatio when a
-// request of the window met back pressure (429, 503, a timeout) or the
-// window's mean latency rose above latencyThreshold times the baseline;
-// otherwise it grows by 1 when the window used the whole limit. The
-// baseline is a moving average of the window means that follows falls fast
-// and rises slowly, so that it tracks the lowest recent latencies.
+// of about one round trip (the baseline latency, at least minWindow). The
+// limit is multiplied by decreaseRatio as soon as a request meets back
+// pressure (429, 503, a timeout), at most once a round trip, and at the end
+// of a window whose mean latency rose above latencyThreshold times the
+// baseline; otherwise it grows by 1 at the end of a window that used the
+// whole limit without back pressure. Until the first decrease it doubles
+// instead (a slow start, as TCP's), so that a stage whose endpoint has room
+// reaches it in a few round trips. The baseline is a moving average of the
+// window means that follows falls fast and rises slowly, so that it tracks
+// the lowest recent latencies.
 const (
 	// decreaseRatio multiplies the limit on back pressure.
 	decreaseRatio = 0.9
@@ -29,6 +32,10 @@ const (
 	baselineRise = 0.1
 	// minWindow is the shortest window.
 	minWindow = 10 * time.Millisecond
+	// minSamples is how many answers a window needs (or the limit, when
+	// lower) before it ends, so that one slow answer, such as the first
+	// on a new connection, does not decide alone.
+	minSamples = 8
 )
 
 // slotOutcome is what a request that held a slot of the limiter came to.
@@ -61,6 +68,9 @@ type limiter struct {
 	waiters  []chan struct{}
 	baseline time.Duration
 	win      window
+	// slowStart holds until the first decrease.
+	slowStart    bool
+	lastDecrease time.Time
 }
 
 // window is what the limiter saw since the current window began.
@@ -80,7 +90,8 @@ func newLimiter(ceiling, initial int, adaptive bool, now func() time.Time, limit
 	if adaptive {
 		limit = min(max(1, initial), ceiling)
 	}
-	l := &limiter{ceiling: ceiling, adaptive: adaptive, now: now, limitG: limitG, flightG: flightG, limit: limit}
+	l := &limiter{ceiling: ceiling, adaptive: adaptive, now: now, limitG: limitG, flightG: flightG, limit: limit,
+		slowStart: adaptive}
 	l.win.start = now()
 	l.publish()
 	return l
@@ -165,26 +176,43 @@ func (l *limiter) release(o slotOutcome, latency time.Duration) {
 // observe records one request in the window and closes the window when it
 // has lasted a round trip; l.mu is held.
 func (l *limiter) observe(o slotOutcome, latency time.Duration) {
+	now := l.now()
+	rtt := max(l.baseline, minWindow)
 	switch o {
 	case slotOK:
 		l.win.samples++
 		l.win.total += latency
 	case slotBackPressure:
+		// Back off at once, not at the end of the window: every slot
+		// above the endpoint's capacity turns over fast with refusals.
+		// Once a round trip at most, since the requests in flight were
+		// sent under the old limit.
 		l.win.pressure = true
+		if l.lastDecrease.IsZero() || now.Sub(l.lastDecrease) >= rtt {
+			l.decrease(now)
+		}
+		return
 	default:
 		return
 	}
-	now := l.now()
-	if now.Sub(l.win.start) < max(l.baseline, minWindow) {
+	if now.Sub(l.win.start) < rtt || l.win.samples < min(l.limit, minSamples) {
 		return
 	}
-	l.adjust()
+	l.adjust(now)
 	l.win = window{start: now, saturated: l.inFlight >= l.limit}
+}
+
+// decrease lowers the limit by decreaseRatio and ends the slow start;
+// l.mu is held.
+func (l *limiter) decrease(now time.Time) {
+	l.limit = max(1, int(float64(l.limit)*decreaseRatio))
+	l.slowStart = false
+	l.lastDecrease = now
 }
 
 // adjust changes the limit and the baseline at the end of a window; l.mu
 // is held.
-func (l *limiter) adjust() {
+func (l *limiter) adjust(now time.Time) {
 	w := l.win
 	var mean time.Duration
 	if w.samples > 0 {
@@ -192,8 +220,12 @@ func (l *limiter) adjust() {
 	}
 	slow := w.samples > 0 && l.baseline > 0 && float64(mean) > latencyThreshold*float64(l.baseline)
 	switch {
-	case w.pressure || slow:
-		l.limit = max(1, int(float64(l.limit)*decreaseRatio))
+	case w.pressure:
+		// Decreased when the back pressure came.
+	case slow:
+		l.decrease(now)
+	case w.saturated && w.samples > 0 && l.slowStart:
+		l.limit = min(l.ceiling, 2*l.limit)
 	case w.saturated && w.samples > 0:
 		l.limit = min(l.ceiling, l.limit+1)
 	}

@@ -51,13 +51,21 @@ func TestLimiterAIMD(t *testing.T) {
 		wantMin, wantMax  int
 		wantBelowPrevious bool // the last phase lowered the limit
 	}{
-		{name: "grows under steady low latency", ceiling: 64, initial: 4, adaptive: true,
-			phases: []phase{steady}, wantMin: 20, wantMax: 25},
+		{name: "doubles under steady low latency until the first decrease", ceiling: 1000, initial: 4, adaptive: true,
+			phases: []phase{{rounds: 3, latency: 100 * time.Millisecond, outcome: slotOK}}, wantMin: 32, wantMax: 32},
+		{name: "grows by one after the first decrease", ceiling: 1000, initial: 40, adaptive: true,
+			// 40 -> 36 at the first 429 (the others came in the same round
+			// trip), no growth in the window that saw them, then 9 rounds
+			// of +1.
+			phases: []phase{
+				{rounds: 1, latency: 100 * time.Millisecond, outcome: slotBackPressure},
+				{rounds: 10, latency: 100 * time.Millisecond, outcome: slotOK},
+			}, wantMin: 45, wantMax: 45},
 		{name: "stops at the ceiling", ceiling: 10, initial: 4, adaptive: true,
 			phases: []phase{steady, steady}, wantMin: 10, wantMax: 10},
 		{name: "initial above the ceiling starts at the ceiling", ceiling: 6, initial: 32, adaptive: true,
 			phases: nil, wantMin: 6, wantMax: 6},
-		{name: "decreases on 429", ceiling: 64, initial: 40, adaptive: true,
+		{name: "decreases on 429, once a round trip", ceiling: 64, initial: 40, adaptive: true,
 			phases:  []phase{{rounds: 1, latency: 100 * time.Millisecond, outcome: slotBackPressure}},
 			wantMin: 36, wantMax: 36, wantBelowPrevious: true},
 		{name: "keeps decreasing on back pressure, never below 1", ceiling: 64, initial: 40, adaptive: true,
@@ -65,13 +73,18 @@ func TestLimiterAIMD(t *testing.T) {
 			wantMin: 1, wantMax: 1, wantBelowPrevious: true},
 		{name: "decreases on a latency spike", ceiling: 64, initial: 16, adaptive: true,
 			phases:  []phase{steady, {rounds: 3, latency: 400 * time.Millisecond, outcome: slotOK}},
-			wantMin: 20, wantMax: 35, wantBelowPrevious: true},
+			wantMin: 45, wantMax: 60, wantBelowPrevious: true},
+		{name: "decreases on a latency spike after slow start", ceiling: 1000, initial: 40, adaptive: true,
+			phases: []phase{
+				{rounds: 1, latency: 100 * time.Millisecond, outcome: slotBackPressure},
+				steady,
+				{rounds: 3, latency: 400 * time.Millisecond, outcome: slotOK},
+			}, wantMin: 35, wantMax: 49, wantBelowPrevious: true},
 		{name: "recovers after back pressure", ceiling: 64, initial: 40, adaptive: true,
 			phases: []phase{{rounds: 5, latency: 100 * time.Millisecond, outcome: slotBackPressure}, steady},
-			// 40 -> 36 -> 32 -> 28 -> 25 -> 22, the 429s still in the
-			// window of the first steady round take it to 19, then 19
-			// rounds of +1.
-			wantMin: 36, wantMax: 40},
+			// 40 -> 36 -> 32 -> 28 -> 25 -> 22, once a round; no growth in
+			// the window that saw the 429s, then 19 rounds of +1.
+			wantMin: 41, wantMax: 41},
 		{name: "ignored outcomes change nothing", ceiling: 64, initial: 8, adaptive: true,
 			phases: []phase{{rounds: 20, latency: 100 * time.Millisecond, outcome: slotIgnored}}, wantMin: 8, wantMax: 8},
 		{name: "fixed mode stays at concurrency", ceiling: 8, initial: 2, adaptive: false,
@@ -257,5 +270,26 @@ func TestLimiterGauges(t *testing.T) {
 	newConcurrencyLimiter(cfg, m)
 	if got := testutil.ToFloat64(m.concurrencyLimit); got != 20 {
 		t.Errorf("textpulse_llm_concurrency_limit = %v in fixed mode, want 20", got)
+	}
+}
+
+func TestLimiterWindowNeedsSamples(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	l := newLimiter(64, 32, true, clk.now, nil, nil)
+	l.baseline = 100 * time.Millisecond
+	slow := 400 * time.Millisecond
+	for i := range minSamples {
+		if err := l.acquire(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(slow)
+		l.release(slotOK, slow)
+		want := 32
+		if i == minSamples-1 {
+			want = 28 // 32 × 0.9
+		}
+		if got := l.Limit(); got != want {
+			t.Fatalf("limit = %d after %d slow answers, want %d", got, i+1, want)
+		}
 	}
 }
