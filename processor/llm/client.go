@@ -66,8 +66,17 @@ type EndpointConfig struct {
 	// records are handed to the failure policy.
 	MaxAttempts int `koanf:"max_attempts"`
 	// Concurrency is how many requests of the stage may be in flight at
-	// once, over all batches.
+	// once, over all batches: the ceiling of the adaptive limit, or the
+	// fixed number when AdaptiveConcurrency is off.
 	Concurrency int `koanf:"concurrency"`
+	// AdaptiveConcurrency adapts the number of requests in flight to the
+	// endpoint: it grows by one a round trip while the latency stays near
+	// its recent low and nothing pushes back, and falls by a tenth on a
+	// 429, a 503, a timeout or a rising latency, between 1 and Concurrency.
+	AdaptiveConcurrency bool `koanf:"adaptive_concurrency"`
+	// ConcurrencyInitial is where the adaptive limit starts, capped at
+	// Concurrency; 0 means min(32, Concurrency).
+	ConcurrencyInitial int `koanf:"concurrency_initial"`
 	// RetryInitialInterval is the first backoff after a retryable failure
 	// without a server hint; later backoffs grow by 1.5 with 50% jitter.
 	RetryInitialInterval time.Duration `koanf:"retry_initial_interval"`
@@ -76,7 +85,7 @@ type EndpointConfig struct {
 }
 
 // defaultEndpointConfig returns the endpoint defaults shared by the stages.
-func defaultEndpointConfig(model string, concurrency int) EndpointConfig {
+func defaultEndpointConfig(model string, concurrency, initial int) EndpointConfig {
 	return EndpointConfig{
 		BaseURL:              "https://api.openai.com/v1",
 		Model:                model,
@@ -84,6 +93,8 @@ func defaultEndpointConfig(model string, concurrency int) EndpointConfig {
 		Timeout:              60 * time.Second,
 		MaxAttempts:          5,
 		Concurrency:          concurrency,
+		AdaptiveConcurrency:  true,
+		ConcurrencyInitial:   initial,
 		RetryInitialInterval: 500 * time.Millisecond,
 		RetryMaxInterval:     30 * time.Second,
 	}
@@ -125,6 +136,9 @@ func (c EndpointConfig) Validate() error {
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency %d: must be at least 1", c.Concurrency))
 	}
+	if c.ConcurrencyInitial < 0 {
+		errs = append(errs, fmt.Errorf("concurrency_initial %d: must not be negative", c.ConcurrencyInitial))
+	}
 	if c.RetryInitialInterval <= 0 {
 		errs = append(errs, fmt.Errorf("retry_initial_interval %s: must be positive", c.RetryInitialInterval))
 	}
@@ -142,7 +156,7 @@ type client struct {
 	api      *openai.Client
 	requests *rate.Limiter // nil when unlimited
 	tokens   *rate.Limiter // nil when unlimited
-	sem      chan struct{}
+	lim      *limiter
 	m        *metrics
 	log      *slog.Logger
 }
@@ -173,10 +187,24 @@ func newClient(stage string, cfg EndpointConfig, m *metrics, log *slog.Logger) (
 		api:      openai.NewClientWithConfig(oc),
 		requests: newPerMinuteLimiter(cfg.RequestsPerMinute),
 		tokens:   newPerMinuteLimiter(cfg.TokensPerMinute),
-		sem:      make(chan struct{}, cfg.Concurrency),
+		lim:      newConcurrencyLimiter(cfg, m),
 		m:        m,
 		log:      log,
 	}, nil
+}
+
+// defaultInitialConcurrency is where the adaptive limit starts when
+// concurrency_initial is 0.
+const defaultInitialConcurrency = 32
+
+// newConcurrencyLimiter returns the limiter of requests in flight that cfg
+// asks for.
+func newConcurrencyLimiter(cfg EndpointConfig, m *metrics) *limiter {
+	initial := cfg.ConcurrencyInitial
+	if initial == 0 {
+		initial = defaultInitialConcurrency
+	}
+	return newLimiter(cfg.Concurrency, initial, cfg.AdaptiveConcurrency, time.Now, m.concurrencyLimit, m.inFlight)
 }
 
 // newPerMinuteLimiter returns a limiter refilling perMinute units a minute
@@ -226,8 +254,9 @@ func (cl *client) do(ctx context.Context, c call) (int, error) {
 		start := time.Now()
 		usage, err := c.send(actx)
 		cancel()
-		<-cl.sem
-		cl.m.duration.Observe(time.Since(start).Seconds())
+		took := time.Since(start)
+		cl.lim.release(limiterOutcome(ctx, err, rec), took)
+		cl.m.duration.Observe(took.Seconds())
 		if c.inputs > 0 {
 			cl.m.inputs.Observe(float64(c.inputs))
 		}
@@ -287,12 +316,25 @@ func (cl *client) acquire(ctx context.Context, tokens int) error {
 			return waitError(ctx, err)
 		}
 	}
-	select {
-	case cl.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	return cl.lim.acquire(ctx)
+}
+
+// limiterOutcome is what an attempt tells the concurrency limiter: back
+// pressure for a 429 (other than an exhausted quota), a 503 or a timeout,
+// a latency sample for a success, nothing for the rest.
+func limiterOutcome(ctx context.Context, err error, rec *responseRecord) slotOutcome {
+	if err == nil {
+		return slotOK
 	}
+	if ctx.Err() != nil {
+		return slotIgnored
+	}
+	f := classify(err, rec)
+	switch {
+	case f.cause == causeRateLimited, f.cause == causeTimeout, f.status == http.StatusServiceUnavailable:
+		return slotBackPressure
+	}
+	return slotIgnored
 }
 
 // waitError turns a limiter error into ctx's error: the limiter refuses

@@ -61,7 +61,7 @@ type EmbeddingConfig struct {
 // completeness matters more than freshness).
 func DefaultEmbeddingConfig() EmbeddingConfig {
 	return EmbeddingConfig{
-		EndpointConfig:   defaultEndpointConfig(string(openai.SmallEmbedding3), 4),
+		EndpointConfig:   defaultEndpointConfig(string(openai.SmallEmbedding3), 16, 4),
 		MaxInputs:        2048,
 		MaxRequestTokens: 250000,
 		MaxInputTokens:   8191,

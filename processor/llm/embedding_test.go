@@ -438,13 +438,13 @@ func TestTokenBudget(t *testing.T) {
 	// 6000 tokens a minute is 100 a second with a burst of 600; four
 	// requests of 200 estimated tokens need at least 2 s... too slow for a
 	// unit test, so check the limiter takes the request's estimate.
-	cl := &client{tokens: newPerMinuteLimiter(6000), sem: make(chan struct{}, 1)}
+	cl := &client{tokens: newPerMinuteLimiter(6000), lim: newLimiter(1, 1, false, time.Now, nil, nil)}
 	start := time.Now()
 	for range 2 {
 		if err := cl.acquire(t.Context(), 350); err != nil {
 			t.Fatal(err)
 		}
-		<-cl.sem
+		cl.lim.release(slotIgnored, 0)
 	}
 	// 700 tokens against a burst of 600 at 100/s: 1 s.
 	if el := time.Since(start); el < 950*time.Millisecond {

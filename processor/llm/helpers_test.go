@@ -19,7 +19,7 @@ import (
 // testEndpoint returns an endpoint configuration for a test server with
 // short backoffs.
 func testEndpoint(url string) EndpointConfig {
-	c := defaultEndpointConfig("test-model", 8)
+	c := defaultEndpointConfig("test-model", 8, 0)
 	c.BaseURL = url
 	c.APIKey = "test-key"
 	c.Timeout = 5 * time.Second

@@ -25,6 +25,10 @@ type metrics struct {
 	// terminal status, and their requests, by outcome (ok, error).
 	batches       *prometheus.CounterVec
 	batchRequests *prometheus.CounterVec
+	// concurrencyLimit and inFlight are the limit on requests in flight
+	// and the requests in flight.
+	concurrencyLimit prometheus.Gauge
+	inFlight         prometheus.Gauge
 }
 
 // newMetrics registers the metrics of stage on reg; a nil reg registers
@@ -100,5 +104,15 @@ func newMetrics(stage string, reg prometheus.Registerer) *metrics {
 			Help:        "Requests of ended batches of the Batch API, by outcome (ok, error).",
 			ConstLabels: cl,
 		}, []string{"outcome"}),
+		concurrencyLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name:        "textpulse_llm_concurrency_limit",
+			Help:        "Requests to the model endpoint allowed in flight at once: the adaptive limit, or the fixed concurrency.",
+			ConstLabels: cl,
+		}),
+		inFlight: f.NewGauge(prometheus.GaugeOpts{
+			Name:        "textpulse_llm_requests_in_flight",
+			Help:        "Requests to the model endpoint in flight.",
+			ConstLabels: cl,
+		}),
 	}
 }

@@ -95,13 +95,14 @@ type SentimentConfig struct {
 }
 
 // DefaultSentimentConfig returns the sentiment defaults: gpt-4o-mini on the
-// OpenAI API, 24 texts a request, 32 requests in flight, and the "skip"
+// OpenAI API, 24 texts a request, an adaptive limit of requests in flight
+// starting at 32 (at most 256), and the "skip"
 // policy, so that a flaky provider does not stall ingestion (rows without a
 // sentiment are flagged in status and failed_stages and can be re-enriched
 // later; use "retry" when completeness matters more than freshness).
 func DefaultSentimentConfig() SentimentConfig {
 	return SentimentConfig{
-		EndpointConfig:  defaultEndpointConfig(openai.GPT4oMini, 32),
+		EndpointConfig:  defaultEndpointConfig(openai.GPT4oMini, 256, 32),
 		ItemsPerRequest: 24,
 		MaxInputTokens:  2048,
 		CacheSize:       100000,
