@@ -42,7 +42,7 @@ func runE2E(ctx context.Context, o options, stdout io.Writer) (*Result, error) {
 		"backlog_texts": n, "latency_phase": steadyFor.String(), "repeat": o.repeat, "partitions": o.partitions,
 		"emotion_model":   o.emotionModel,
 		"api_caps":        "none (3000 RPM-class budgets are measured by the api scenario)",
-		"consumer_config": "batch.max_in_flight 12, batch.max_wait 200ms (latency-oriented; defaults 3 and 500ms gave p50 8.6 s); API stages with retry policy and caches off, 128 chat requests in flight (24 texts each); emotion stage on the CPU with its defaults",
+		"consumer_config": "batch.max_in_flight 12, batch.max_wait 200ms (latency-oriented; defaults 3 and 500ms gave p50 8.6 s); API stages with retry policy and caches off, chat requests in flight adapted by the stage (adaptive_concurrency, ceiling 256; 24 texts each); emotion stage on the CPU with its defaults",
 		"latency_rate":    "half the throughput measured in phase one, event time = Kafka record time",
 		"text_length":     "realistic social posts (textgen) with 10% exact repeats",
 	}
@@ -143,7 +143,6 @@ func e2eArgs(o options, env *runEnv, base, model string) []string {
 	// Latency-oriented batching: with seconds-long API calls, more and
 	// smaller batches in flight keep one slow request from holding many rows.
 	args = append(args, "--batch.max_in_flight", "12", "--batch.max_wait", "200ms",
-		"--stages.sentiment.concurrency", "128",
 		"--stages.emotion.enabled", "--stages.emotion.model_dir", model, "--ort.lib", o.ortLib)
 	return append(args, strings.Fields(o.extraArgs)...)
 }
