@@ -36,7 +36,7 @@ type metrics struct {
 func newMetrics(stage string, reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	cl := prometheus.Labels{"stage": stage}
-	return &metrics{
+	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name:        "textpulse_llm_requests_total",
 			Help:        "Requests sent to the model endpoint, by outcome.",
@@ -94,25 +94,32 @@ func newMetrics(stage string, reg prometheus.Registerer) *metrics {
 			Help:        "1 for the response_format mode (json_schema, json_object, text) or embedding encoding (float, base64) the stage uses with its endpoint and model.",
 			ConstLabels: cl,
 		}, []string{"mode"}),
-		batches: f.NewCounterVec(prometheus.CounterOpts{
-			Name:        "textpulse_llm_batches_total",
-			Help:        "Batches of the Batch API that ended, by terminal status (completed, failed, expired, cancelled).",
-			ConstLabels: cl,
-		}, []string{"status"}),
-		batchRequests: f.NewCounterVec(prometheus.CounterOpts{
-			Name:        "textpulse_llm_batch_requests_total",
-			Help:        "Requests of ended batches of the Batch API, by outcome (ok, error).",
-			ConstLabels: cl,
-		}, []string{"outcome"}),
-		concurrencyLimit: f.NewGauge(prometheus.GaugeOpts{
-			Name:        "textpulse_llm_concurrency_limit",
-			Help:        "Requests to the model endpoint allowed in flight at once: the adaptive limit, or the fixed concurrency.",
-			ConstLabels: cl,
-		}),
-		inFlight: f.NewGauge(prometheus.GaugeOpts{
-			Name:        "textpulse_llm_requests_in_flight",
-			Help:        "Requests to the model endpoint in flight.",
-			ConstLabels: cl,
-		}),
 	}
+	m.addBatchAndLimit(f, cl)
+	return m
+}
+
+// addBatchAndLimit registers the families of the Batch API and of the
+// in-flight limit.
+func (m *metrics) addBatchAndLimit(f promauto.Factory, cl prometheus.Labels) {
+	m.batches = f.NewCounterVec(prometheus.CounterOpts{
+		Name:        "textpulse_llm_batches_total",
+		Help:        "Batches of the Batch API that ended, by terminal status (completed, failed, expired, cancelled).",
+		ConstLabels: cl,
+	}, []string{"status"})
+	m.batchRequests = f.NewCounterVec(prometheus.CounterOpts{
+		Name:        "textpulse_llm_batch_requests_total",
+		Help:        "Requests of ended batches of the Batch API, by outcome (ok, error).",
+		ConstLabels: cl,
+	}, []string{"outcome"})
+	m.concurrencyLimit = f.NewGauge(prometheus.GaugeOpts{
+		Name:        "textpulse_llm_concurrency_limit",
+		Help:        "Requests to the model endpoint allowed in flight at once: the adaptive limit, or the fixed concurrency.",
+		ConstLabels: cl,
+	})
+	m.inFlight = f.NewGauge(prometheus.GaugeOpts{
+		Name:        "textpulse_llm_requests_in_flight",
+		Help:        "Requests to the model endpoint in flight.",
+		ConstLabels: cl,
+	})
 }
