@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -43,6 +44,20 @@ func Parse(r io.Reader) (Metrics, error) {
 		return nil, fmt.Errorf("parse metrics: %w", err)
 	}
 	return Metrics(fams), nil
+}
+
+// Gather collects the metrics of g, a registry of this process, in the
+// form Scrape returns for another process.
+func Gather(g prometheus.Gatherer) (Metrics, error) {
+	fams, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	m := make(Metrics, len(fams))
+	for _, f := range fams {
+		m[f.GetName()] = f
+	}
+	return m, nil
 }
 
 // Value returns the sum over the series of family name whose labels

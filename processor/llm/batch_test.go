@@ -17,6 +17,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/textpulse/textpulse/internal/openaisim"
+	"github.com/textpulse/textpulse/internal/promtest"
 	"github.com/textpulse/textpulse/processor"
 	"github.com/textpulse/textpulse/processor/enrich"
 )
@@ -124,41 +125,19 @@ func TestBatchEmbeddingMatchesSync(t *testing.T) {
 			if simGet(t, sim, "/files", &files); len(files.Files) != 0 {
 				t.Errorf("%d files left, want the batch's deleted", len(files.Files))
 			}
-			if n := gathered(t, reg, "textpulse_llm_batch_requests_total", "outcome", "ok"); n != float64(requests) {
+			if n := promtest.Sum(t, reg, "textpulse_llm_batch_requests_total", map[string]string{"outcome": "ok"}); n != float64(requests) {
 				t.Errorf("batch requests ok %v, want %d", n, requests)
 			}
-			if n := gathered(t, reg, "textpulse_llm_batches_total", "status", "completed"); n != 1 {
+			if n := promtest.Sum(t, reg, "textpulse_llm_batches_total", map[string]string{"status": "completed"}); n != 1 {
 				t.Errorf("completed batches %v, want 1", n)
 			}
-			if n := gathered(t, reg, "textpulse_llm_tokens_total", "kind", "prompt"); n <= 0 {
+			if n := promtest.Sum(t, reg, "textpulse_llm_tokens_total", map[string]string{"kind": "prompt"}); n <= 0 {
 				t.Errorf("prompt tokens %v, want some", n)
 			}
 		})
 	}
 }
 
-// gathered returns the value of the series of family on reg whose label
-// name has value.
-func gathered(t *testing.T, reg *prometheus.Registry, family, name, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != family {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == name && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
 
 func TestBatchSentimentMatchesSync(t *testing.T) {
 	tests := []struct {
