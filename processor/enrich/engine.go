@@ -58,17 +58,19 @@ type Provider[R any] interface {
 	Set(r *processor.Record, v R)
 }
 
-// Sizer is implemented by providers whose results hold memory of their
-// own beyond a vector of floats: ResultSize estimates the bytes one result
-// holds in the cache. Without it a []float32 result counts 4 bytes per
-// element and any other result nothing beside resultOverhead.
-type Sizer[R any] interface {
-	ResultSize(v R) int
-}
-
 // resultOverhead is the estimated memory of one cache entry beside its
 // result's own data: the key, the list element and the map slot.
 const resultOverhead = 96
+
+// resultSize estimates the bytes one result holds in the cache: a
+// []float32 (an embedding) 4 bytes per element, any other result (a label
+// and a score, a few emotion scores) nothing beside resultOverhead.
+func resultSize[R any](v R) int64 {
+	if f, ok := any(v).([]float32); ok {
+		return resultOverhead + 4*int64(len(f))
+	}
+	return resultOverhead
+}
 
 // Config configures an engine.
 type Config struct {
@@ -89,7 +91,7 @@ type Config struct {
 	InitialInterval, MaxInterval time.Duration
 	// CacheSize is how many results the cache keeps; 0 disables it.
 	CacheSize int
-	// CacheBytes bounds the estimated bytes the cache holds (see Sizer);
+	// CacheBytes bounds the estimated bytes the cache holds (see resultSize);
 	// 0 bounds the entries only.
 	CacheBytes int64
 	// CacheScope is what determines a result besides the text (the model,
@@ -114,7 +116,6 @@ type Engine[R any] struct {
 	cache *lru.Cache[uint64, R]
 	// bytes is the estimated size of the cache's results.
 	bytes atomic.Int64
-	size  func(R) int
 	m     *metrics
 	log   *slog.Logger
 	// deferring is whether the last batch was deferred, so that the start
@@ -134,17 +135,9 @@ func New[R any](cfg Config, p Provider[R], log *slog.Logger, reg prometheus.Regi
 	if cfg.CacheBytes < 0 {
 		return nil, fmt.Errorf("create %s engine: cache bytes %d: %w", cfg.Stage, cfg.CacheBytes, ErrInvalidConfig)
 	}
-	e := &Engine[R]{cfg: cfg, p: p, seed: maphash.MakeSeed(), log: log, size: func(v R) int {
-		if f, ok := any(v).([]float32); ok {
-			return resultOverhead + 4*len(f)
-		}
-		return resultOverhead
-	}}
-	if sz, ok := p.(Sizer[R]); ok {
-		e.size = func(v R) int { return resultOverhead + sz.ResultSize(v) }
-	}
+	e := &Engine[R]{cfg: cfg, p: p, seed: maphash.MakeSeed(), log: log}
 	if cfg.CacheSize > 0 {
-		c, err := lru.NewWithEvict[uint64, R](cfg.CacheSize, func(_ uint64, v R) { e.bytes.Add(-int64(e.size(v))) })
+		c, err := lru.NewWithEvict[uint64, R](cfg.CacheSize, func(_ uint64, v R) { e.bytes.Add(-resultSize(v)) })
 		if err != nil {
 			return nil, fmt.Errorf("create %s cache: %w", cfg.Stage, err)
 		}
@@ -363,9 +356,9 @@ func (e *Engine[R]) remember(k uint64, v R) {
 		return
 	}
 	if old, ok := e.cache.Peek(k); ok {
-		e.bytes.Add(-int64(e.size(old)))
+		e.bytes.Add(-resultSize(old))
 	}
-	e.bytes.Add(int64(e.size(v)))
+	e.bytes.Add(resultSize(v))
 	e.cache.Add(k, v)
 	for e.cfg.CacheBytes > 0 && e.bytes.Load() > e.cfg.CacheBytes && e.cache.Len() > 1 {
 		e.cache.RemoveOldest()
