@@ -66,8 +66,7 @@ func (c *Sink) CountRows(ctx context.Context, where string, after processor.RowK
 
 // table is the main table as queries name it.
 func (c *Sink) table() string {
-	o := c.Options().WithDefaults()
-	return o.Database + "." + o.Table
+	return quoteIdent(c.cfg.Database) + "." + quoteIdent(c.Options().InsertTable())
 }
 
 // condition is where, in parentheses, and the key condition.
@@ -161,12 +160,13 @@ func rollupDelta(old, new []processor.Record) map[rollupKey]rollupRow {
 // writeRollup inserts rows into the rollup table with the deduplication
 // token.
 func (c *Sink) writeRollup(ctx context.Context, token string, rows map[rollupKey]rollupRow) error {
-	o := c.Options().WithDefaults()
 	if settings := schemas.InsertSettings(c.Options(), token); len(settings) > 0 {
 		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings(settings)))
 	}
-	batch, err := c.conn.PrepareBatch(ctx, "INSERT INTO "+o.Database+"."+o.Table+"_per_minute "+
-		"(minute, kafka_topic, source, lang, sentiment_label, emotion_label, events, sentiment_score_sum, sentiment_scored, partial)")
+	batch, err := c.conn.PrepareBatch(ctx, insertSQL(c.cfg.Database, c.Options().InsertTable()+"_per_minute", []string{
+		"minute", "kafka_topic", "source", "lang", "sentiment_label", "emotion_label",
+		"events", "sentiment_score_sum", "sentiment_scored", "partial",
+	}))
 	if err != nil {
 		return fmt.Errorf("prepare rollup correction: %w", err)
 	}
