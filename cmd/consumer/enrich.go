@@ -113,7 +113,6 @@ func runEnrich(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return &usageError{err}
 	}
-	cfg.Stages = o.restrict(cfg.Stages)
 	if err := cfg.Validate(); err != nil {
 		return &usageError{fmt.Errorf("invalid configuration:\n%w", err)}
 	}
@@ -134,18 +133,6 @@ func runEnrich(ctx context.Context, args []string, getenv func(string) string, s
 		return printPlan(ctx, job, cfg, o, stdout)
 	}
 	return runJob(ctx, job, cfg, o, reg, stdout, stderr)
-}
-
-// restrict keeps enabled only the stages named by --stages (all enabled
-// stages when it is empty).
-func (o enrichOptions) restrict(sc StagesConfig) StagesConfig {
-	if len(o.stages) == 0 {
-		return sc
-	}
-	sc.Embedding.Enabled = sc.Embedding.Enabled && slices.Contains(o.stages, "embedding")
-	sc.Sentiment.Enabled = sc.Sentiment.Enabled && slices.Contains(o.stages, "sentiment")
-	sc.Emotion.Enabled = sc.Emotion.Enabled && slices.Contains(o.stages, "emotion")
-	return sc
 }
 
 // job returns the re-enrichment job of the options over the store and the
@@ -176,7 +163,7 @@ func (o enrichOptions) job(store reenrich.Store, set *stageSet, log *slog.Logger
 // buildEnrichStages builds the enabled stages, with the API stages on the
 // Batch API under --via batch.
 func buildEnrichStages(ctx context.Context, cfg Config, o enrichOptions, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	set, err := buildStagesVia(ctx, cfg, o.via == "batch", nil, log, reg)
+	set, err := buildStageSet(ctx, cfg, &stageSet{viaBatch: o.via == "batch", only: o.stages}, nil, log, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -189,8 +189,11 @@ func providerNames(e stageEntry) string {
 }
 
 // usesORT reports whether an enabled stage runs a model in-process.
-func (c StagesConfig) usesORT() bool {
-	for _, e := range c.entries() {
+func (c StagesConfig) usesORT() bool { return runsLocal(c.entries()) }
+
+// runsLocal reports whether an enabled entry of es runs a model in-process.
+func runsLocal(es []stageEntry) bool {
+	for _, e := range es {
 		if e.enabled && e.provider == providerLocal {
 			return true
 		}
@@ -206,6 +209,8 @@ type stageSet struct {
 	models []string
 	// viaBatch builds the API stages on the Batch API.
 	viaBatch bool
+	// only, when set, names the stages to build among the enabled ones.
+	only []string
 	// modelOf is the model of each built stage, as its rows name it in
 	// their <stage>_model column.
 	modelOf map[string]string
@@ -225,13 +230,12 @@ func (s *stageSet) Close() error {
 // the caller closes the set when the pipeline has stopped. lag reads the
 // consumer lag for defer_above_lag; nil never defers.
 func buildStages(ctx context.Context, cfg Config, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	return buildStagesVia(ctx, cfg, false, lag, log, reg)
+	return buildStageSet(ctx, cfg, &stageSet{}, lag, log, reg)
 }
 
-// buildStagesVia is buildStages with the API stages on the Batch API when
-// viaBatch is set (consumer enrich --via batch).
-func buildStagesVia(ctx context.Context, cfg Config, viaBatch bool, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	set := &stageSet{viaBatch: viaBatch}
+// buildStageSet builds into set the enabled stages it selects (see
+// stageSet.only and viaBatch, which consumer enrich sets).
+func buildStageSet(ctx context.Context, cfg Config, set *stageSet, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
 	if err := set.build(ctx, cfg, lag, log, reg); err != nil {
 		return nil, errors.Join(err, set.Close())
 	}
@@ -253,7 +257,13 @@ type stageBuilder struct {
 func (s *stageSet) build(ctx context.Context, cfg Config, lag func() int64, log *slog.Logger, reg prometheus.Registerer) error {
 	b := &stageBuilder{log: log, reg: reg, lag: lag, set: s}
 	s.modelOf = map[string]string{}
-	if cfg.Stages.usesORT() {
+	var entries []stageEntry
+	for _, e := range cfg.Stages.entries() {
+		if e.enabled && (len(s.only) == 0 || slices.Contains(s.only, e.name)) {
+			entries = append(entries, e)
+		}
+	}
+	if runsLocal(entries) {
 		rt, err := gpu.NewRuntime(cfg.ORT.Lib, log)
 		if err != nil {
 			return fmt.Errorf("start onnx runtime: %w", err)
@@ -261,10 +271,7 @@ func (s *stageSet) build(ctx context.Context, cfg Config, lag func() int64, log 
 		s.closers = append(s.closers, rt.Close)
 		b.rt = rt
 	}
-	for _, e := range cfg.Stages.entries() {
-		if !e.enabled {
-			continue
-		}
+	for _, e := range entries {
 		st, err := e.build[e.provider](ctx, b)
 		if err != nil {
 			return err
