@@ -186,8 +186,7 @@ func runJob(ctx context.Context, job *reenrich.Job, cfg Config, o enrichOptions,
 	u := gatherUsage(reg)
 	for st, x := range u {
 		model, _ := cfg.apiModel(st)
-		if price, ok := listPrices()[model]; ok {
-			c := (x.PromptTokens*price[0] + x.CompletionTokens*price[1]) / 1e6
+		if c, ok := listCost(model, x.PromptTokens, x.CompletionTokens); ok {
 			if o.via == "batch" {
 				c /= 2
 			}

@@ -28,6 +28,14 @@ func listPrices() map[string][2]float64 {
 	}
 }
 
+// listCost is the cost in US dollars of in prompt and out completion
+// tokens of model on the synchronous API at list prices, and whether the
+// model's price is known.
+func listCost(model string, in, out float64) (float64, bool) {
+	price, ok := listPrices()[model]
+	return (in*price[0] + out*price[1]) / 1e6, ok
+}
+
 // Sentiment requests cost, beside the texts, about this many prompt tokens
 // (the instructions and the JSON framing) and answer about this many
 // completion tokens per text.
@@ -101,8 +109,7 @@ func writePlan(w io.Writer, cfg Config, plans map[string]*stagePlan) error {
 			p.outToken = p.distinct * sentimentAnswerPerText
 		}
 		sync, batch := "unknown", "unknown"
-		if price, ok := listPrices()[model]; ok {
-			c := (float64(p.inTokens)*price[0] + float64(p.outToken)*price[1]) / 1e6
+		if c, ok := listCost(model, float64(p.inTokens), float64(p.outToken)); ok {
 			sync, batch = fmt.Sprintf("$%.4f", c), fmt.Sprintf("$%.4f", c/2)
 		}
 		_, _ = fmt.Fprintf(tw, "%s\tapi %s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", st, model, p.rows, p.distinct, p.requests, p.inTokens, p.outToken, sync, batch)
