@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/textpulse/textpulse/internal/harness"
+	"github.com/textpulse/textpulse/processor"
 	"github.com/textpulse/textpulse/processor/reenrich"
 	"github.com/textpulse/textpulse/sink/clickhouse"
 )
@@ -183,7 +185,7 @@ func runJob(ctx context.Context, job *reenrich.Job, cfg Config, o enrichOptions,
 	if err != nil {
 		return fmt.Errorf("enrich: %w (the checkpoint %s lets the same command resume)", err, o.checkpoint)
 	}
-	u := gatherUsage(reg)
+	u := gatherUsage(reg, job.Stages)
 	for st, x := range u {
 		model, _ := cfg.apiModel(st)
 		if c, ok := listCost(model, x.PromptTokens, x.CompletionTokens); ok {
@@ -231,37 +233,23 @@ type usage struct {
 	CostUSD *float64 `json:"cost_usd,omitempty"`
 }
 
-// gatherUsage reads the requests and tokens of the API stages from reg.
-func gatherUsage(reg *prometheus.Registry) map[string]*usage {
+// gatherUsage reads the requests and tokens of the API stages among
+// stages from reg; a stage without API metrics (a local model) is left out.
+func gatherUsage(reg prometheus.Gatherer, stages []processor.Stage) map[string]*usage {
 	out := map[string]*usage{}
-	mfs, err := reg.Gather()
+	m, err := harness.Gather(reg)
 	if err != nil {
 		return out
 	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			u := out[labels["stage"]]
-			if u == nil {
-				u = &usage{}
-			}
-			v := m.GetCounter().GetValue()
-			switch {
-			case mf.GetName() == "textpulse_llm_requests_total" && labels["outcome"] != "canceled":
-				u.Requests += v
-			case mf.GetName() == "textpulse_llm_batch_requests_total":
-				u.BatchRequests += v
-			case mf.GetName() == "textpulse_llm_tokens_total" && labels["kind"] == "prompt":
-				u.PromptTokens += v
-			case mf.GetName() == "textpulse_llm_tokens_total" && labels["kind"] == "completion":
-				u.CompletionTokens += v
-			default:
-				continue
-			}
-			out[labels["stage"]] = u
+	for _, st := range stages {
+		of := func(k, v string) map[string]string { return map[string]string{"stage": st.Name(), k: v} }
+		all, sync := m.Value("textpulse_llm_requests_total", of("stage", st.Name()))
+		canceled, _ := m.Value("textpulse_llm_requests_total", of("outcome", "canceled"))
+		batch, inBatch := m.Value("textpulse_llm_batch_requests_total", of("stage", st.Name()))
+		prompt, _ := m.Value("textpulse_llm_tokens_total", of("kind", "prompt"))
+		completion, _ := m.Value("textpulse_llm_tokens_total", of("kind", "completion"))
+		if sync || inBatch {
+			out[st.Name()] = &usage{Requests: all - canceled, BatchRequests: batch, PromptTokens: prompt, CompletionTokens: completion}
 		}
 	}
 	return out
