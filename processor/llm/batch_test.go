@@ -138,7 +138,6 @@ func TestBatchEmbeddingMatchesSync(t *testing.T) {
 	}
 }
 
-
 func TestBatchSentimentMatchesSync(t *testing.T) {
 	tests := []struct {
 		name   string
