@@ -244,3 +244,33 @@ func TestFilterSQL(t *testing.T) {
 		})
 	}
 }
+
+// rejecter dead-letters every record, as a stage under on_failure
+// dead_letter does when its provider fails.
+type rejecter struct{}
+
+func (rejecter) Name() string { return "sentiment" }
+
+func (rejecter) Enrich(_ context.Context, b *processor.Batch) error {
+	for i := range b.Records {
+		b.Reject(i, "sentiment", processor.ClassStageFailed, errors.New("down"), 1)
+	}
+	return nil
+}
+
+func TestRunKeepsRowsADeadLetterPolicyRejects(t *testing.T) {
+	store := newStore(6)
+	j := &Job{Store: store, Stages: []processor.Stage{rejecter{}}, PageSize: 10}
+	rep, err := j.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Updated != 0 || rep.Failed["sentiment"] != 4 || store.writes != 0 {
+		t.Fatalf("report %+v, %d writes; want the 4 rows failed again and nothing written", rep, store.writes)
+	}
+	for _, r := range store.rows {
+		if r.Revision != 0 || (r.SentimentLabel == "" && !slices.Equal(r.FailedStages, []string{"sentiment"})) {
+			t.Fatalf("row %v changed: %+v", r.Key(), r)
+		}
+	}
+}
