@@ -41,6 +41,13 @@ type Config struct {
 	// DialTimeout bounds connecting; InsertTimeout bounds one INSERT attempt.
 	DialTimeout   time.Duration `koanf:"dial_timeout"`
 	InsertTimeout time.Duration `koanf:"insert_timeout"`
+	// BlockBytes is about how large a block of an INSERT is: a batch is
+	// sent as one INSERT in blocks of about this many bytes, so that the
+	// column buffers of a batch never hold more than one block. The server
+	// squashes the blocks of an INSERT into parts of up to its
+	// min_insert_block_size_rows (about a million rows by default), so the
+	// parts written do not change. 0 sends each batch as one block.
+	BlockBytes int `koanf:"block_bytes"`
 	// MaxOpenConns bounds the connection pool.
 	MaxOpenConns int `koanf:"max_open_conns"`
 	// RetryInitial and RetryMax bound the exponential backoff between
@@ -92,6 +99,7 @@ func DefaultConfig() Config {
 		DialTimeout:   5 * time.Second,
 		InsertTimeout: 2 * time.Minute,
 		MaxOpenConns:  8,
+		BlockBytes:    4 << 20,
 		RetryInitial:  200 * time.Millisecond,
 		RetryMax:      15 * time.Second,
 		DedupWindow:   1000,
@@ -122,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		errs = append(errs, errors.New("clickhouse.retry_initial must be positive and at most clickhouse.retry_max"))
+	}
+	if c.BlockBytes < 0 {
+		errs = append(errs, errors.New("clickhouse.block_bytes must not be negative"))
 	}
 	if c.MaxOpenConns < 1 {
 		errs = append(errs, errors.New("clickhouse.max_open_conns must be at least 1"))
@@ -379,7 +390,8 @@ func (c *Sink) insertOnce(ctx context.Context, b *processor.Batch) error {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
 	add := func(i int, v any) error { return batch.Column(i).Append(v) }
-	if err := appendColumns(add, c.Options(), c.columns, b.Records); err != nil {
+	rows := blockRows(c.cfg.BlockBytes, b.Bytes, b.Records)
+	if err := appendColumns(add, batch.Flush, rows, c.Options(), c.columns, b.Records); err != nil {
 		_ = batch.Abort()
 		return err
 	}

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/textpulse/textpulse/processor"
@@ -13,8 +14,12 @@ import (
 const appendChunk = 512
 
 // appendColumns appends the values of rs to the columns of an INSERT, one
-// chunk of rows at a time; add appends values to the i-th column.
-func appendColumns(add func(i int, v any) error, o schemas.Options, cols []schemas.Column, rs []processor.Record) error {
+// chunk of rows at a time; add appends values to the i-th column. After at
+// least blockRows rows it calls flush, which sends the rows appended so far
+// as one block and empties the columns for the next; a blockRows of 0 never
+// flushes.
+func appendColumns(add func(i int, v any) error, flush func() error, blockRows int, o schemas.Options, cols []schemas.Column, rs []processor.Record) error {
+	pending := 0
 	for start := 0; start < len(rs); start += appendChunk {
 		chunk := rs[start:min(start+appendChunk, len(rs))]
 		for i, c := range cols {
@@ -22,9 +27,35 @@ func appendColumns(add func(i int, v any) error, o schemas.Options, cols []schem
 				return &appendError{column: c.Name, err: err}
 			}
 		}
+		pending += len(chunk)
+		if blockRows > 0 && pending >= blockRows && start+appendChunk < len(rs) {
+			if err := flush(); err != nil {
+				return fmt.Errorf("send block: %w", err)
+			}
+			pending = 0
+		}
 	}
 	return nil
 }
+
+// blockRows is how many rows of rs make a block of about blockBytes: the
+// row size is estimated from the raw event bytes of the batch and the
+// embedding vectors. It is a multiple of appendChunk, at least one chunk.
+func blockRows(blockBytes, eventBytes int, rs []processor.Record) int {
+	if blockBytes <= 0 || len(rs) == 0 {
+		return 0
+	}
+	row := eventBytes/len(rs) + rowOverhead
+	if e := rs[0].Enrichment; e != nil {
+		row += 4 * len(e.Embedding)
+	}
+	n := blockBytes / max(row, 1)
+	return max(appendChunk, n/appendChunk*appendChunk)
+}
+
+// rowOverhead is what a row costs in the column buffers besides its event
+// bytes and vector: fixed-width columns, string offsets, coordinates.
+const rowOverhead = 96
 
 // insertSQL is the INSERT statement for the named columns, in their order.
 func insertSQL(db, table string, names []string) string {

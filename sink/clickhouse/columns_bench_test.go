@@ -44,7 +44,7 @@ func BenchmarkColumnAppend(b *testing.B) {
 			cc[i] = c
 		}
 		add := func(i int, v any) error { _, err := cc[i].Append(v); return err }
-		if err := appendColumns(add, o, cols, rs); err != nil {
+		if err := appendColumns(add, nil, 0, o, cols, rs); err != nil {
 			b.Fatal(err)
 		}
 		for _, c := range cc {
