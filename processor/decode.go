@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -88,6 +89,13 @@ type Decoder struct {
 	paths   [7][]string
 	scratch []byte
 	strs    stringArena
+	// value is the value being decoded; decoded strings that appear in it
+	// byte for byte are taken from it rather than copied.
+	value []byte
+	// anchor is the address in the parser's copy of the value that
+	// corresponds to the start of the value, when anchored.
+	anchor   uintptr
+	anchored bool
 	// validUTF8 is set when the whole value is valid UTF-8, which makes
 	// the per-field checks unnecessary.
 	validUTF8 bool
@@ -119,6 +127,10 @@ func NewDecoder(cfg DecodeConfig) *Decoder {
 // Decode decodes value into ev. The record key and timestamp fill the ID (in
 // text format) and CreatedAt (when the event has none). On failure it returns
 // a *DecodeError whose Class says why.
+//
+// The strings of ev may share memory with value (there is then one copy of
+// the event's bytes, the record's): value must not be modified while ev is
+// in use.
 func (d *Decoder) Decode(key, value []byte, ts time.Time, ev *Event) error {
 	*ev = Event{}
 	if d.cfg.MaxEventBytes > 0 && len(value) > d.cfg.MaxEventBytes {
@@ -129,6 +141,8 @@ func (d *Decoder) Decode(key, value []byte, ts time.Time, ev *Event) error {
 		return d.decodeText(key, value, ts, ev)
 	}
 	d.validUTF8 = utf8.Valid(value)
+	d.value, d.anchored = value, false
+	defer func() { d.value = nil }()
 	v, err := d.p.ParseBytes(value)
 	if err != nil {
 		return &DecodeError{Class: ClassInvalidJSON, Err: err}
@@ -176,7 +190,7 @@ func (d *Decoder) decodeText(key, value []byte, ts time.Time, ev *Event) error {
 	if utf8.Valid(key) {
 		ev.ID = string(key)
 	}
-	ev.Text = string(value)
+	ev.Text = unsafe.String(unsafe.SliceData(value), len(value)) //nolint:gosec // The value is not modified while the event is in use, see Decode.
 	ev.CreatedAt = clampTime(ts)
 	return nil
 }
@@ -205,7 +219,35 @@ func (d *Decoder) str(v *fastjson.Value, field int, name string) (string, error)
 	if !d.validUTF8 && !utf8.Valid(b) {
 		return "", &DecodeError{Class: ClassInvalidUTF8, Err: fmt.Errorf("field %s is not valid UTF-8", name)}
 	}
-	return d.strs.str(b), nil
+	return d.keep(b), nil
+}
+
+// keep returns b as a string that outlives the next parse: a view of the
+// same bytes in the value being decoded when they appear there (a string
+// without escapes), else a copy in the arena. Any occurrence will do, since
+// only the bytes matter.
+//
+// The parser works on a copy of the value, so the strings it returns
+// without escapes lie at one distance from their bytes in the value: once
+// a string was found by search, the others are looked up at that distance
+// first.
+func (d *Decoder) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(b))) //nolint:gosec // Address arithmetic only; the value is indexed normally.
+	if d.anchored {
+		if i := int(at - d.anchor); i >= 0 && i <= len(d.value)-len(b) && bytes.Equal(d.value[i:i+len(b)], b) { //nolint:gosec // Checked against the bounds of the value.
+			return unsafe.String(&d.value[i], len(b)) //nolint:gosec // The value is not modified while the event is in use, see Decode.
+		}
+	}
+	if i := bytes.Index(d.value, b); i >= 0 {
+		if !d.anchored {
+			d.anchor, d.anchored = at-uintptr(i), true //nolint:gosec // Address arithmetic only.
+		}
+		return unsafe.String(&d.value[i], len(b)) //nolint:gosec // The value is not modified while the event is in use, see Decode.
+	}
+	return d.strs.str(b)
 }
 
 // id accepts a string or a number, since producers often use numeric IDs.
@@ -213,7 +255,7 @@ func (d *Decoder) id(v *fastjson.Value) (string, error) {
 	f := d.get(v, fID)
 	if f != nil && f.Type() == fastjson.TypeNumber {
 		d.scratch = f.MarshalTo(d.scratch[:0])
-		return d.strs.str(d.scratch), nil
+		return d.keep(d.scratch), nil
 	}
 	return d.str(v, fID, "id")
 }
@@ -272,7 +314,7 @@ func (d *Decoder) metadata(v *fastjson.Value) (string, error) {
 	if !d.validUTF8 && !utf8.Valid(d.scratch) {
 		return "", &DecodeError{Class: ClassInvalidUTF8, Err: errors.New("field metadata is not valid UTF-8")}
 	}
-	return d.strs.str(d.scratch), nil
+	return d.keep(d.scratch), nil
 }
 
 // clampTime keeps a record timestamp inside the range the sink can store.
