@@ -80,15 +80,22 @@ func (c *batcher) ready() bool {
 	return c.acc.Len() >= c.maxRecords || c.acc.held >= c.maxBytes || !c.now().Before(c.due)
 }
 
-// grow makes room for n more records in the pending batch, at least
-// doubling its capacity (up to MaxRecords) so that a batch built from many
-// polls is copied a logarithmic number of times.
-func (c *batcher) grow(n int) {
+// grow makes room for n more records in the pending batch, but no more
+// than fit (see fitting), at least doubling its capacity (up to MaxRecords)
+// so that a batch built from many polls is copied a logarithmic number of
+// times. After a poll of MaxRecords/backlogPoll records or more it makes
+// room for the whole batch at once, so that a batch is not copied at all
+// while a backlog drains.
+func (c *batcher) grow(n, fit int) {
 	if c.acc == nil || n <= 0 {
 		return
 	}
 	rs := c.acc.Records
-	need := len(rs) + min(n, c.maxRecords-len(rs))
+	if n >= c.maxRecords/backlogPoll {
+		// A poll this large means a backlog: the batch will fill up.
+		n = c.maxRecords
+	}
+	need := len(rs) + min(n, fit, c.maxRecords-len(rs))
 	if need <= cap(rs) {
 		return
 	}
@@ -96,4 +103,19 @@ func (c *batcher) grow(n int) {
 	grown := make([]Record, len(rs), max(newCap, need))
 	copy(grown, rs)
 	c.acc.Records = grown
+}
+
+// backlogPoll is the share of MaxRecords (1/backlogPoll) from which a
+// poll is taken for a sign of a backlog.
+const backlogPoll = 8
+
+// fitting is how many more records of about recordBytes each (value and
+// expected results, as held counts them) the pending batch takes before
+// MaxBytes cuts it; at least 1.
+func (c *batcher) fitting(recordBytes int) int {
+	held := 0
+	if c.acc != nil {
+		held = c.acc.held
+	}
+	return max(1, (c.maxBytes-held)/max(recordBytes, 1)+1)
 }

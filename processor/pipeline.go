@@ -270,11 +270,28 @@ func (p *Pipeline) poll(ctx context.Context, l *loop) (kgo.Fetches, error) {
 func (p *Pipeline) addFetches(ctx context.Context, l *loop, fetches kgo.Fetches) {
 	if n := fetches.NumRecords(); n > 0 {
 		l.batch.start()
-		l.batch.grow(n)
+		// Records the client holds already will join the batch too.
+		buffered := int(l.cl.BufferedFetchRecords())
+		l.batch.grow(n+buffered, l.batch.fitting(firstValueBytes(fetches)+p.resultBytes))
 	}
 	fetches.EachRecord(func(r *kgo.Record) {
 		p.add(ctx, l, r)
 	})
+}
+
+// firstValueBytes is the size of the first record value of fetches, an
+// estimate of the size of the others.
+func firstValueBytes(fetches kgo.Fetches) int {
+	for _, f := range fetches {
+		for _, t := range f.Topics {
+			for _, p := range t.Partitions {
+				if len(p.Records) > 0 {
+					return len(p.Records[0].Value)
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // addAll adds records as one poll would.
@@ -282,7 +299,7 @@ func (p *Pipeline) addAll(ctx context.Context, l *loop, recs []*kgo.Record) {
 	for i, r := range recs {
 		if i == 0 || l.batch.pending() == nil {
 			l.batch.start()
-			l.batch.grow(len(recs) - i)
+			l.batch.grow(len(recs)-i, l.batch.fitting(len(r.Value)+p.resultBytes))
 		}
 		p.add(ctx, l, r)
 	}
@@ -307,7 +324,8 @@ func (p *Pipeline) add(ctx context.Context, l *loop, r *kgo.Record) {
 		}
 	}
 	b.Records = append(b.Records, Record{
-		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, raw: r,
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
+		source: recordSource{key: r.Key, value: r.Value, headers: r.Headers, epoch: r.LeaderEpoch},
 	})
 	rec := &b.Records[len(b.Records)-1]
 	if err := l.dec.Decode(r.Key, r.Value, r.Timestamp, &rec.Event); err != nil {
@@ -427,7 +445,7 @@ func (p *Pipeline) write(ctx context.Context, b *Batch, rejects *[]DeadLetter) e
 		r := &b.Records[0]
 		p.log.Warn("row refused by sink", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		*rejects = append(*rejects, DeadLetter{
-			Record: r.raw, Stage: "sink", Class: ClassSinkRejected, Reason: err.Error(), Attempts: 1, Time: time.Now(),
+			Record: r.consumed(), Stage: "sink", Class: ClassSinkRejected, Reason: err.Error(), Attempts: 1, Time: time.Now(),
 		})
 		return nil
 	}
