@@ -57,20 +57,45 @@ type Record struct {
 	Timestamp time.Time
 
 	Event
-	Enrichment
+	// Enrichment is nil until the batch is prepared for stages (see
+	// Batch.PrepareResults), so that a raw-ingest row does not carry room
+	// for results it never gets.
+	*Enrichment
 
 	// Revision is 0 for a row the consumer writes and n for the n-th new
 	// version of the row written by re-enrichment.
 	Revision uint32
 
-	// raw is the record as consumed, kept for dead-lettering.
-	raw *kgo.Record
+	// source is what of the consumed record a dead letter carries besides
+	// the coordinates. It is kept rather than the *kgo.Record, so that the
+	// client's record structs are not held for the life of the batch.
+	source recordSource
+}
+
+// recordSource is the part of a consumed record that dead-lettering needs
+// besides the coordinates of its Record.
+type recordSource struct {
+	key, value []byte
+	headers    []kgo.RecordHeader
+	epoch      int32
+}
+
+// consumed returns the record as consumed, for a dead letter, or nil for a
+// Record that was not consumed by a pipeline.
+func (r *Record) consumed() *kgo.Record {
+	if r.source.value == nil && r.source.key == nil && r.source.headers == nil {
+		return nil
+	}
+	return &kgo.Record{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
+		Key: r.source.key, Value: r.source.value, Headers: r.source.headers, LeaderEpoch: r.source.epoch,
+	}
 }
 
 // Status returns the per-row status written to the sink: "ok" when every
 // enabled stage produced a result, "partial" otherwise.
 func (r *Record) Status() string {
-	if len(r.FailedStages) > 0 {
+	if r.Enrichment != nil && len(r.FailedStages) > 0 {
 		return "partial"
 	}
 	return "ok"
@@ -151,6 +176,8 @@ type Batch struct {
 
 	mu       sync.Mutex
 	rejected map[int]DeadLetter
+	// prepared is set once PrepareResults ran.
+	prepared bool
 }
 
 // NewBatch returns an empty batch with the given ID.
@@ -213,7 +240,7 @@ func (b *Batch) Reject(i int, stage string, class ErrorClass, err error, attempt
 		return
 	}
 	b.rejected[i] = DeadLetter{
-		Record:   b.Records[i].raw,
+		Record:   b.Records[i].consumed(),
 		Stage:    stage,
 		Class:    class,
 		Reason:   err.Error(),
@@ -252,8 +279,60 @@ func (b *Batch) applyRejects() {
 
 // Append adds r to the records of the batch and extends its offset spans,
 // for building batches outside a pipeline, such as in tests of Writers and
-// Stages.
+// Stages. A record without an Enrichment gets one.
 func (b *Batch) Append(r Record) {
 	b.cover(r.Topic, r.Partition, r.Offset, -1)
+	if r.Enrichment == nil {
+		r.Enrichment = &Enrichment{}
+	}
 	b.Records = append(b.Records, r)
+}
+
+// PrepareResults gives every record of the batch an Enrichment, for stages
+// to write their results into; the Enrichments of one batch share one
+// allocation. Stages call it before they write; it is safe for concurrent
+// use and does nothing once done.
+func (b *Batch) PrepareResults() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.prepared {
+		return
+	}
+	b.prepared = true
+	missing := 0
+	for i := range b.Records {
+		if b.Records[i].Enrichment == nil {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return
+	}
+	slab := make([]Enrichment, missing)
+	for i := range b.Records {
+		if b.Records[i].Enrichment == nil {
+			b.Records[i].Enrichment = &slab[0]
+			slab = slab[1:]
+		}
+	}
+}
+
+// Copy returns r with an Enrichment of its own (the results are copied;
+// their slices are shared), so that stages writing to the copy leave r as
+// it is.
+func (r Record) Copy() Record {
+	if r.Enrichment != nil {
+		e := *r.Enrichment
+		r.Enrichment = &e
+	}
+	return r
+}
+
+// Result returns the Enrichment of r, giving it one if it has none; it is
+// for code that owns r alone, such as a reader filling rows.
+func (r *Record) Result() *Enrichment {
+	if r.Enrichment == nil {
+		r.Enrichment = &Enrichment{}
+	}
+	return r.Enrichment
 }

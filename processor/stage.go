@@ -72,6 +72,7 @@ func runStages(ctx context.Context, stages []Stage, b *Batch, observe func(stage
 	if len(stages) == 0 {
 		return nil
 	}
+	b.PrepareResults()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, len(stages))

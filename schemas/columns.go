@@ -87,6 +87,24 @@ func (c Column) define(o Options) string {
 	return s
 }
 
+// ofResult builds Column.Values from the stage results of one record; a
+// record without results has the zero value of T, or for a slice an empty
+// one.
+func ofResult[T any](f func(e *processor.Enrichment) T) func(Options, []processor.Record) any {
+	return func(_ Options, rs []processor.Record) any {
+		out := make([]T, len(rs))
+		var none processor.Enrichment
+		for i := range rs {
+			if e := rs[i].Enrichment; e != nil {
+				out[i] = f(e)
+			} else {
+				out[i] = f(&none)
+			}
+		}
+		return out
+	}
+}
+
 // of builds Column.Values from the value of one record.
 func of[T any](f func(r *processor.Record) T) func(Options, []processor.Record) any {
 	return func(_ Options, rs []processor.Record) any {
@@ -137,29 +155,29 @@ func Columns() []Column {
 		metadataColumn(),
 		{Name: "embedding", Legacy: "Array(Float32)", Modern: "Array(Float32)", Stage: "embedding",
 			Comment: "L2-normalised text embedding, empty when not computed.",
-			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.Embedding) }), Dest: func(r *processor.Record) any { return &r.Embedding }},
+			Values:  ofResult(func(e *processor.Enrichment) []float32 { return nonNil(e.Embedding) }), Dest: func(r *processor.Record) any { return &r.Result().Embedding }},
 		{Name: "embedding_model", Legacy: lcLegacy, Modern: lcModern, Stage: "embedding", Comment: "Model that computed the embedding.",
-			Values: of(func(r *processor.Record) string { return r.EmbeddingModel }), Dest: func(r *processor.Record) any { return &r.EmbeddingModel }},
+			Values: ofResult(func(e *processor.Enrichment) string { return e.EmbeddingModel }), Dest: func(r *processor.Record) any { return &r.Result().EmbeddingModel }},
 		{Name: "sentiment_label", Legacy: lcLegacy, Modern: lcModern, Stage: "sentiment", Comment: "Sentiment label, empty when absent.",
-			Values: of(func(r *processor.Record) string { return r.SentimentLabel }), Dest: func(r *processor.Record) any { return &r.SentimentLabel }},
+			Values: ofResult(func(e *processor.Enrichment) string { return e.SentimentLabel }), Dest: func(r *processor.Record) any { return &r.Result().SentimentLabel }},
 		{Name: "sentiment_score", Legacy: "Float32", Modern: "Float32", Stage: "sentiment", Comment: "Score of sentiment_label, 0 when absent.",
-			Values: of(func(r *processor.Record) float32 { return r.SentimentScore }), Dest: func(r *processor.Record) any { return &r.SentimentScore }},
+			Values: ofResult(func(e *processor.Enrichment) float32 { return e.SentimentScore }), Dest: func(r *processor.Record) any { return &r.Result().SentimentScore }},
 		{Name: "sentiment_model", Legacy: lcLegacy, Modern: lcModern, Stage: "sentiment", Comment: "Model that computed the sentiment.",
-			Values: of(func(r *processor.Record) string { return r.SentimentModel }), Dest: func(r *processor.Record) any { return &r.SentimentModel }},
+			Values: ofResult(func(e *processor.Enrichment) string { return e.SentimentModel }), Dest: func(r *processor.Record) any { return &r.Result().SentimentModel }},
 		{Name: "emotion_label", Legacy: lcLegacy, Modern: lcModern, Stage: "emotion", Comment: "Emotion with the highest score, empty when absent.",
-			Values: of(func(r *processor.Record) string { return r.EmotionLabel }), Dest: func(r *processor.Record) any { return &r.EmotionLabel }},
+			Values: ofResult(func(e *processor.Enrichment) string { return e.EmotionLabel }), Dest: func(r *processor.Record) any { return &r.Result().EmotionLabel }},
 		{Name: "emotion_labels", Legacy: "Array(" + lcLegacy + ")", Modern: "Array(" + lcModern + ")", Stage: "emotion",
 			Comment: "Emotion labels, parallel to emotion_scores.",
-			Values:  of(func(r *processor.Record) []string { return nonNil(r.EmotionLabels) }), Dest: func(r *processor.Record) any { return &r.EmotionLabels }},
+			Values:  ofResult(func(e *processor.Enrichment) []string { return nonNil(e.EmotionLabels) }), Dest: func(r *processor.Record) any { return &r.Result().EmotionLabels }},
 		{Name: "emotion_scores", Legacy: "Array(Float32)", Modern: "Array(Float32)", Stage: "emotion",
 			Comment: "Emotion scores, parallel to emotion_labels.",
-			Values:  of(func(r *processor.Record) []float32 { return nonNil(r.EmotionScores) }), Dest: func(r *processor.Record) any { return &r.EmotionScores }},
+			Values:  ofResult(func(e *processor.Enrichment) []float32 { return nonNil(e.EmotionScores) }), Dest: func(r *processor.Record) any { return &r.Result().EmotionScores }},
 		{Name: "emotion_model", Legacy: lcLegacy, Modern: lcModern, Stage: "emotion", Comment: "Model that computed the emotions.",
-			Values: of(func(r *processor.Record) string { return r.EmotionModel }), Dest: func(r *processor.Record) any { return &r.EmotionModel }},
+			Values: ofResult(func(e *processor.Enrichment) string { return e.EmotionModel }), Dest: func(r *processor.Record) any { return &r.Result().EmotionModel }},
 		{Name: "status", Legacy: lcLegacy, Modern: lcModern, Comment: "ok when every enabled stage produced a result, partial otherwise.",
 			Values: of(func(r *processor.Record) string { return r.Status() })},
 		{Name: "failed_stages", Legacy: "Array(String)", Modern: "Array(String)", Comment: "Stages whose failure left their columns empty.",
-			Values: of(func(r *processor.Record) []string { return nonNil(r.FailedStages) }), Dest: func(r *processor.Record) any { return &r.FailedStages }},
+			Values: ofResult(func(e *processor.Enrichment) []string { return nonNil(e.FailedStages) }), Dest: func(r *processor.Record) any { return &r.Result().FailedStages }},
 		{Name: "revision", Legacy: "UInt32", Modern: "UInt32",
 			Comment: "0 for the row the consumer wrote, n for the n-th new version written by consumer enrich. The newest row of a key wins.",
 			Values:  of(func(r *processor.Record) uint32 { return r.Revision }), Dest: func(r *processor.Record) any { return &r.Revision }},

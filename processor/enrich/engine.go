@@ -155,6 +155,7 @@ func (e *Engine[R]) Name() string { return e.cfg.Stage }
 // error only when ctx ends first. While Config.Defer says so, it sets only
 // the cached results and marks the other records failed for the stage.
 func (e *Engine[R]) Enrich(ctx context.Context, b *processor.Batch) error {
+	b.PrepareResults()
 	deferred := e.deferred()
 	items, pending := e.collect(b)
 	if deferred {

@@ -185,7 +185,7 @@ func (j *Job) write(ctx context.Context, cp *checkpoint, n int) error {
 func (j *Job) enrich(ctx context.Context, rows []processor.Record, n int, rep *Report) (updated, old []processor.Record, err error) {
 	work := make([]processor.Record, len(rows))
 	for i := range rows {
-		work[i] = rows[i]
+		work[i] = rows[i].Copy()
 		work[i].FailedStages = slices.Clone(rows[i].FailedStages)
 	}
 	changed := make([]bool, len(rows))
@@ -202,7 +202,7 @@ func (j *Job) enrich(ctx context.Context, rows []processor.Record, n int, rep *R
 		}
 		b := processor.NewBatch(fmt.Sprintf("enrich-%d-%s", n, name))
 		for _, i := range idx {
-			r := work[i]
+			r := work[i].Copy()
 			r.FailedStages = slices.DeleteFunc(slices.Clone(r.FailedStages), func(s string) bool { return s == name })
 			b.Append(r)
 		}
@@ -238,12 +238,15 @@ func (j *Job) enrich(ctx context.Context, rows []processor.Record, n int, rep *R
 // forced, or r lists it in failed_stages, or the filter names a model for
 // it that r's <stage>_model column does not hold.
 func (j *Job) Needs(r *processor.Record, stage string) bool {
-	if slices.Contains(j.Force, stage) || slices.Contains(r.FailedStages, stage) {
+	if slices.Contains(j.Force, stage) || (r.Enrichment != nil && slices.Contains(r.FailedStages, stage)) {
 		return true
 	}
 	want, ok := j.Filter.StaleModels[stage]
 	if !ok {
 		return false
+	}
+	if r.Enrichment == nil {
+		return true // no model yet
 	}
 	c, ok := schemas.ColumnNamed(stage + "_model")
 	if !ok || c.Dest == nil {

@@ -96,7 +96,7 @@ func (l *labeler) Enrich(ctx context.Context, b *processor.Batch) error {
 func newStore(n int) *memStore {
 	m := &memStore{tokens: map[string]bool{}}
 	for i := range n {
-		r := processor.Record{Topic: "t", Partition: int32(i % 2), Offset: int64(i / 2)}
+		r := processor.Record{Topic: "t", Partition: int32(i % 2), Offset: int64(i / 2), Enrichment: &processor.Enrichment{}}
 		r.Text = "text" + string(rune('a'+i))
 		if i%3 == 0 {
 			r.SentimentLabel, r.SentimentModel = "kept", "m1"
@@ -206,11 +206,11 @@ func TestNeeds(t *testing.T) {
 		stage string
 		want  bool
 	}{
-		{"failed stage", processor.Record{Enrichment: processor.Enrichment{FailedStages: []string{"sentiment"}}}, "sentiment", true},
-		{"complete stage", processor.Record{Enrichment: processor.Enrichment{SentimentModel: "x"}}, "sentiment", false},
-		{"stale model", processor.Record{Enrichment: processor.Enrichment{EmotionModel: "A"}}, "emotion", true},
+		{"failed stage", processor.Record{Enrichment: &processor.Enrichment{FailedStages: []string{"sentiment"}}}, "sentiment", true},
+		{"complete stage", processor.Record{Enrichment: &processor.Enrichment{SentimentModel: "x"}}, "sentiment", false},
+		{"stale model", processor.Record{Enrichment: &processor.Enrichment{EmotionModel: "A"}}, "emotion", true},
 		{"no model yet", processor.Record{}, "emotion", true},
-		{"current model", processor.Record{Enrichment: processor.Enrichment{EmotionModel: "B"}}, "emotion", false},
+		{"current model", processor.Record{Enrichment: &processor.Enrichment{EmotionModel: "B"}}, "emotion", false},
 		{"forced", processor.Record{}, "embedding", true},
 	}
 	for _, tt := range tests {

@@ -132,13 +132,17 @@ type rollupRow struct {
 func rollupDelta(old, new []processor.Record) map[rollupKey]rollupRow {
 	out := map[rollupKey]rollupRow{}
 	add := func(r *processor.Record, sign int64) {
+		var e processor.Enrichment
+		if r.Enrichment != nil {
+			e = *r.Enrichment
+		}
 		k := rollupKey{minute: r.CreatedAt.UTC().Truncate(time.Minute), topic: r.Topic, source: r.Source,
-			lang: r.Lang, sentiment: r.SentimentLabel, emotionName: r.EmotionLabel}
+			lang: r.Lang, sentiment: e.SentimentLabel, emotionName: e.EmotionLabel}
 		d := out[k]
 		d.events += sign
-		if r.SentimentLabel != "" {
+		if e.SentimentLabel != "" {
 			d.scored += sign
-			d.scoreSum += float64(sign) * float64(r.SentimentScore)
+			d.scoreSum += float64(sign) * float64(e.SentimentScore)
 		}
 		if r.Status() == "partial" {
 			d.partial += sign
