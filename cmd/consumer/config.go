@@ -35,6 +35,7 @@ type Config struct {
 	ORT        ORTConfig              `koanf:"ort"`
 	HTTP       HTTPConfig             `koanf:"http"`
 	Log        LogConfig              `koanf:"log"`
+	Memory     MemoryConfig           `koanf:"memory"`
 	// MigrateOnStart runs the schema migrations before consuming.
 	MigrateOnStart bool `koanf:"migrate_on_start"`
 }
@@ -66,6 +67,7 @@ func DefaultConfig() Config {
 		Stages:         defaultStagesConfig(),
 		HTTP:           HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:            LogConfig{Level: "info", Format: "json"},
+		Memory:         MemoryConfig{Limit: defaultMemoryLimit},
 		MigrateOnStart: true,
 	}
 }
@@ -73,7 +75,7 @@ func DefaultConfig() Config {
 // Validate checks the whole configuration and reports every problem.
 func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.Decode.Validate(), c.Batch.Validate(), c.ClickHouse.Validate()}
-	errs = append(errs, c.Stages.validate(c.Kafka.LagInterval))
+	errs = append(errs, c.Stages.validate(c.Kafka.LagInterval), c.Memory.validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -119,6 +119,11 @@ func runEnrich(ctx context.Context, args []string, getenv func(string) string, s
 		return &usageError{fmt.Errorf("invalid configuration:\n%w", err)}
 	}
 	log := newLogger(cfg.Log, stderr)
+	restore, err := applyMemoryLimit(cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	reg := prometheus.NewRegistry()
 	snk := clickhouse.New(cfg.ClickHouse, log, reg)
 	if err := snk.Connect(ctx); err != nil {

@@ -107,6 +107,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "check":
 		return runCheck(ctx, cfg, log, stdout)
 	}
+	restore, err := applyMemoryLimit(cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	return runConsumer(ctx, cfg, log)
 }
 

@@ -88,12 +88,24 @@ type ORTConfig struct {
 
 // defaultStagesConfig returns the stage defaults; every stage is disabled.
 func defaultStagesConfig() StagesConfig {
-	return StagesConfig{
-		Embedding: EmbeddingStageConfig{Provider: providerAPI, EmbeddingConfig: llm.DefaultEmbeddingConfig(), Local: local.DefaultConfig()},
-		Sentiment: SentimentStageConfig{Provider: providerAPI, SentimentConfig: llm.DefaultSentimentConfig(), Local: local.DefaultConfig()},
-		Emotion:   EmotionStageConfig{Config: local.DefaultConfig()},
+	c := StagesConfig{
+		Embedding: EmbeddingStageConfig{Provider: providerAPI, EmbeddingConfig: llm.DefaultEmbeddingConfig(), Local: sharedCacheLocal()},
+		Sentiment: SentimentStageConfig{Provider: providerAPI, SentimentConfig: llm.DefaultSentimentConfig(), Local: sharedCacheLocal()},
+		Emotion:   EmotionStageConfig{Config: sharedCacheLocal()},
 		BatchAPI:  llm.DefaultBatchConfig(),
 	}
+	// The caches take their share of memory.limit unless bounded here.
+	c.Embedding.CacheMaxBytes = 0
+	c.Sentiment.CacheMaxBytes = 0
+	return c
+}
+
+// sharedCacheLocal is local.DefaultConfig with the cache bounded by its
+// share of memory.limit.
+func sharedCacheLocal() local.Config {
+	c := local.DefaultConfig()
+	c.CacheMaxBytes = 0
+	return c
 }
 
 // deferResumeShare is the share of defer_above_lag below which the lag
@@ -236,6 +248,7 @@ func buildStages(ctx context.Context, cfg Config, lag func() int64, log *slog.Lo
 // buildStageSet builds into set the enabled stages it selects (see
 // stageSet.only and viaBatch, which consumer enrich sets).
 func buildStageSet(ctx context.Context, cfg Config, set *stageSet, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
+	cfg.Stages = cfg.Stages.cacheShares(cfg.Memory.Limit)
 	if err := set.build(ctx, cfg, lag, log, reg); err != nil {
 		return nil, errors.Join(err, set.Close())
 	}
