@@ -184,6 +184,7 @@ func peersTextpulse(ctx context.Context, o options, topic, stamp, db string, srv
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	sw := watchServer(srv)
+	defer sw.close()
 	w := &ingestWatch{t0: time.Now()}
 	proc, stop, err := startConsumer(ctx, o.consumer, ingestArgs(o, stamp+"-tp", topic, db, port))
 	if err != nil {
@@ -290,6 +291,7 @@ func peersKafkaEngine(ctx context.Context, o options, adm *kadm.Client, topic, s
 	}
 	defer func() { _ = conn.Close() }()
 	sw := watchServer(srv)
+	defer sw.close()
 	t0 := time.Now()
 	if err := chExec(o, kafkaTableDDL(o, db, topic, group)); err != nil {
 		return err
@@ -368,6 +370,7 @@ func peersClient(ctx context.Context, o options, srcDB, dstDB string, srv int, r
 	}
 	settle(ctx)
 	sw := watchServer(srv)
+	defer sw.close()
 	secs, state, err := clientInsert(ctx, o, path, dstDB)
 	if err != nil {
 		return err
@@ -428,6 +431,7 @@ func peersSinker(ctx context.Context, o options, topic, stamp, db string, srv in
 	}
 	defer func() { _ = conn.Close() }()
 	sw := watchServer(srv)
+	defer sw.close()
 	t0 := time.Now()
 	p, stop, err := startConsumer(ctx, o.sinkerBin, []string{"--local-cfg-file", cfgPath, "--http-port", strconv.Itoa(port)})
 	if err != nil {
@@ -461,6 +465,7 @@ type serverWatch struct {
 	mu         sync.Mutex
 	rssMax     float64
 	stop, done chan struct{}
+	once       sync.Once
 }
 
 func watchServer(pid int) *serverWatch {
@@ -495,8 +500,7 @@ func watchServer(pid int) *serverWatch {
 // finish stops the watch and records the server's CPU seconds per million
 // of n events and its RSS increase under the tool's name.
 func (w *serverWatch) finish(run map[string]float64, tool string, n int) {
-	close(w.stop)
-	<-w.done
+	w.close()
 	if w.pid == 0 {
 		return
 	}
@@ -508,6 +512,12 @@ func (w *serverWatch) finish(run map[string]float64, tool string, n int) {
 	defer w.mu.Unlock()
 	run["server_cpu_seconds_per_million_"+tool] = (cpu - w.cpu0) / float64(n) * 1e6
 	run["server_rss_increase_mib_"+tool] = w.rssMax - w.rss0
+}
+
+// close stops the sampling; it may be called many times.
+func (w *serverWatch) close() {
+	w.once.Do(func() { close(w.stop) })
+	<-w.done
 }
 
 // serverPid reads the ClickHouse server's pid from its pid file and checks
