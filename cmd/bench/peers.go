@@ -59,7 +59,7 @@ func runPeers(ctx context.Context, o options, stdout io.Writer) (*Result, error)
 		"events": o.events, "event_bytes": eventBytes, "partitions": o.partitions, "rounds": o.repeat,
 		"clickhouse":            o.chAddr,
 		"textpulse":             "consumer defaults, full schema (" + strconv.Itoa(len(schemas.InsertColumns())) + " columns)",
-		"kafka_engine":          fmt.Sprintf("Kafka table (JSONEachRow, kafka_num_consumers %d) and a materialized view into a MergeTree of the %d string fields", peerConsumers(o), len(peerColumns())),
+		"kafka_engine":          fmt.Sprintf("Kafka table (JSONEachRow, kafka_num_consumers %d) and a materialized view into a MergeTree of the %d string fields", kafkaEngineConsumers, len(peerColumns())),
 		"clickhouse_client":     "one INSERT ... FORMAT TabSeparated of textpulse's stored rows (full schema), --compression 0",
 		"timing":                "from process start (Kafka engine: CREATE TABLE) to the last row stored; clickhouse-client: the INSERT alone",
 		"server_cpu_and_memory": "the ClickHouse server's utime+stime and RSS over each tool's run, background merges included",
@@ -95,7 +95,9 @@ func peersNotes(o options) []string {
 	notes := []string{
 		"the Kafka engine of 18.16 has no _partition or _offset columns, so its rows are verified by count(); " +
 			"a new group of it starts at the log end, so its group's offsets are committed at 0 first; " +
-			"it flushes a block every 65536 rows or stream_flush_interval_ms (7.5 s), which bounds its last block",
+			"it flushes a block every 65536 rows or stream_flush_interval_ms (7.5 s), which bounds its last block; " +
+			"it runs one consumer, since with kafka_num_consumers 4 it stored a 1M backlog twice in one round " +
+			"(its consumers rebalance while they join and re-read partitions not yet committed)",
 		"server CPU is the server's utime+stime over a tool's run (merges during the run included); server RSS increase is " +
 			"its peak over the run less its RSS at the start, and the server keeps memory an earlier run grew, so textpulse and " +
 			"the Kafka engine alternate which runs first",
@@ -107,11 +109,11 @@ func peersNotes(o options) []string {
 	return notes
 }
 
-// peerConsumers is the Kafka engine's kafka_num_consumers: one per
-// partition.
-func peerConsumers(o options) int {
-	return max(1, o.partitions)
-}
+// kafkaEngineConsumers is the Kafka engine's kafka_num_consumers. With 4
+// (one per partition) 18.16 stored a 1M backlog twice in one round: its
+// consumers rebalance while they join, and a partition handed over before
+// its first commit is read again from offset 0.
+const kafkaEngineConsumers = 1
 
 // peersRound produces one backlog and drains it with every tool;
 // clickhouse-client inserts the rows textpulse stored.
@@ -319,7 +321,7 @@ func peersKafkaEngine(ctx context.Context, o options, adm *kadm.Client, topic, s
 func kafkaTableDDL(o options, db, topic, group string) string {
 	return fmt.Sprintf("CREATE TABLE %s.queue (%s) ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s', "+
 		"kafka_group_name = '%s', kafka_format = 'JSONEachRow', kafka_num_consumers = %d",
-		db, peerColumnDefs(), o.brokers, topic, group, peerConsumers(o))
+		db, peerColumnDefs(), o.brokers, topic, group, kafkaEngineConsumers)
 }
 
 // waitCount polls count() of db.events until it reaches n.

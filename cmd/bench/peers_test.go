@@ -203,7 +203,7 @@ func TestKafkaTableDDL(t *testing.T) {
 	for _, want := range []string{
 		"CREATE TABLE db1.queue (id String, text String, source String, author String, lang String, created_at String)",
 		"kafka_broker_list = '127.0.0.1:9092'", "kafka_topic_list = 't1'", "kafka_group_name = 'g1'",
-		"kafka_format = 'JSONEachRow'", "kafka_num_consumers = 4",
+		"kafka_format = 'JSONEachRow'", "kafka_num_consumers = 1",
 	} {
 		t.Run(want, func(t *testing.T) {
 			if !strings.Contains(ddl, want) {
