@@ -7,7 +7,8 @@
 #   make compat       the API stages against real third-party servers (LiteLLM's
 #                     proxy, llama.cpp's llama-server; the first run builds
 #                     llama-server, about 10 minutes on 2 cores)
-#   make bench        benchmarks (long); make bench-quick for a smoke run
+#   make bench        benchmarks (long); make bench-quick for a smoke run,
+#                     make bench-peers for textpulse against other ingest tools
 #   make eval         accuracy and macro-F1 of the bundled classifiers on
 #                     the held-out posts in testdata/posts
 #   make stop         stop the local services
@@ -17,7 +18,7 @@ GO ?= go
 ENV := source scripts/env.sh &&
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos eval
+.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick bench-peers compose-check clean deploy-check fuzz chaos eval
 
 all: build
 
@@ -128,6 +129,11 @@ eval: tools
 
 bench-quick: services tools build
 	scripts/bench.sh --quick
+
+# textpulse against ClickHouse's Kafka engine and clickhouse-client on the
+# same backlog (clickhouse_sinker too with BENCH_FLAGS=--sinker-bin=PATH).
+bench-peers: services tools build
+	scripts/bench.sh --scenarios peers $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -268,29 +268,61 @@ func produceFixed(ctx context.Context, cl *kgo.Client, topic string, n int) erro
 // clientBaseline exports the consumer's rows as TSV, then times
 // clickhouse-client inserting them into fresh tables of the same schema.
 func clientBaseline(ctx context.Context, o options, srcDB, dstDB string) (float64, error) {
-	cols := strings.Join(schemas.InsertColumns(), ", ")
-	f, err := os.CreateTemp("", "bench-rows-*.tsv")
+	path, err := exportRows(ctx, o, srcDB)
 	if err != nil {
 		return 0, err
 	}
-	defer func() { _ = os.Remove(f.Name()) }()
+	defer func() { _ = os.Remove(path) }()
+	if err := migrateDB(ctx, o, dstDB); err != nil {
+		return 0, err
+	}
+	_ = exec.CommandContext(ctx, "sync").Run()
+	time.Sleep(2 * time.Second)
+	secs, _, err := clientInsert(ctx, o, path, dstDB)
+	return secs, err
+}
+
+// exportRows writes the rows of srcDB.events as TSV to a temporary file
+// and returns its path; the caller removes it.
+func exportRows(ctx context.Context, o options, srcDB string) (string, error) {
+	cols := strings.Join(schemas.InsertColumns(), ", ")
+	f, err := os.CreateTemp("", "bench-rows-*.tsv")
+	if err != nil {
+		return "", err
+	}
 	export := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), //nolint:gosec // Benchmark tool.
 		"--query", fmt.Sprintf("SELECT %s FROM %s.events ORDER BY kafka_partition, kafka_offset FORMAT TabSeparated", cols, srcDB))
 	export.Stdout = f
 	if out, err := runCombined(export); err != nil {
-		return 0, fmt.Errorf("export rows: %w: %s", err, out)
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("export rows: %w: %s", err, out)
 	}
 	if err := f.Close(); err != nil {
-		return 0, err
+		_ = os.Remove(f.Name())
+		return "", err
 	}
+	return f.Name(), nil
+}
+
+// migrateDB creates the consumer's tables in db.
+func migrateDB(ctx context.Context, o options, db string) error {
 	mig := exec.CommandContext(ctx, o.consumer, "migrate", "--clickhouse.addr", o.chAddr, //nolint:gosec // Benchmark binary.
-		"--clickhouse.database", dstDB, "--log.level", "warn")
+		"--clickhouse.database", db, "--log.level", "warn")
 	if out, err := mig.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("migrate baseline tables: %w: %s", err, out)
+		return fmt.Errorf("migrate baseline tables: %w: %s", err, out)
 	}
-	in, err := os.Open(f.Name())
+	return nil
+}
+
+// clientInsert times clickhouse-client inserting the TSV rows at path into
+// dstDB.events, checks that o.events rows arrived and returns the seconds
+// with the client's process state (its CPU time and peak RSS).
+func clientInsert(ctx context.Context, o options, path, dstDB string) (float64, *os.ProcessState, error) {
+	cols := strings.Join(schemas.InsertColumns(), ", ")
+	in, err := os.Open(path) //nolint:gosec // Temporary file written by exportRows.
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer func() { _ = in.Close() }()
 	// The client uses the consumer's wire compression, so both send the
@@ -302,21 +334,19 @@ func clientBaseline(ctx context.Context, o options, srcDB, dstDB string) (float6
 	ins := exec.CommandContext(ctx, o.chClient, "--host", chHost(o), "--port", chPort(o), "--compression", compress, //nolint:gosec // Benchmark tool.
 		"--query", fmt.Sprintf("INSERT INTO %s.events (%s) FORMAT TabSeparated", dstDB, cols))
 	ins.Stdin = bufio.NewReaderSize(in, 1<<20)
-	_ = exec.CommandContext(ctx, "sync").Run()
-	time.Sleep(2 * time.Second)
 	start := time.Now()
 	if out, err := ins.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("clickhouse-client insert: %w: %s", err, out)
+		return 0, nil, fmt.Errorf("clickhouse-client insert: %w: %s", err, out)
 	}
 	secs := time.Since(start).Seconds()
 	got, err := chQuery(o, fmt.Sprintf("SELECT count() FROM %s.events", dstDB))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if got != strconv.Itoa(o.events) {
-		return 0, fmt.Errorf("clickhouse-client inserted %s rows, want %d", got, o.events)
+		return 0, nil, fmt.Errorf("clickhouse-client inserted %s rows, want %d", got, o.events)
 	}
-	return secs, nil
+	return secs, ins.ProcessState, nil
 }
 
 func runCombined(cmd *exec.Cmd) (string, error) {

@@ -1,7 +1,7 @@
 // Command bench runs the benchmark scenarios against the local services and
 // writes bench/results/*.json and BENCHMARKS.md.
 //
-//	bench [--quick] [--repeat N] [--scenarios ingest]
+//	bench [--quick] [--repeat N] [--scenarios ingest,peers]
 //
 // Each scenario states its settings in its result; repeated runs report the
 // median and the spread, and timing-sensitive figures are ratios measured in
@@ -56,6 +56,11 @@ type options struct {
 	emotionModel string
 	ortLib       string
 	python       string
+	// sinkerBin is a clickhouse_sinker binary for the peers scenario
+	// (optional); chPidFile is the ClickHouse server's pid file, for its
+	// CPU time and memory there.
+	sinkerBin string
+	chPidFile string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, vectors, api, emotion, e2e (empty: only rewrite the report)")
+	fs.StringVar(&scen, "scenarios", "ingest,peers,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, peers, vectors, api, emotion, e2e (empty: only rewrite the report)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -80,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.emotionModel, "emotion-model", "tiny-emotion", "model under --models for the e2e scenario's emotion stage")
 	fs.StringVar(&o.ortLib, "ort-lib", os.Getenv("TEXTPULSE_ORT_LIB"), "ONNX Runtime shared library")
 	fs.StringVar(&o.python, "python", os.Getenv("TEXTPULSE_TEST_CHDB_PYTHON"), "Python with onnxruntime, for the emotion baseline")
+	fs.StringVar(&o.sinkerBin, "sinker-bin", "", "clickhouse_sinker binary for the peers scenario (empty: not run)")
+	fs.StringVar(&o.chPidFile, "clickhouse-pid-file", ".local/clickhouse/clickhouse.pid", "pid file of the ClickHouse server at --clickhouse, for the peers scenario's server CPU and memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch s {
 		case "ingest":
 			r, err = runIngest(ctx, o, stdout)
+		case "peers":
+			r, err = runPeers(ctx, o, stdout)
 		case "api":
 			r, err = runAPI(ctx, o, stdout)
 		case "vectors":

@@ -75,7 +75,7 @@ func loadResults(dir string) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := map[string]int{"ingest": 0, "vectors": 1, "api": 2, "emotion": 3, "e2e": 4}
+	order := map[string]int{"ingest": 0, "peers": 1, "vectors": 2, "api": 3, "emotion": 4, "e2e": 5}
 	var out []*Result
 	for _, p := range paths {
 		b, err := os.ReadFile(p) //nolint:gosec // Files under the results directory.
@@ -124,6 +124,9 @@ func writeReport(o options, results []*Result) error {
 		for _, k := range keys {
 			s := r.Summary[k]
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, num(s.Median), num(s.Min), num(s.Max))
+		}
+		if r.Scenario == "peers" {
+			b.WriteString(peersTable(r))
 		}
 		for _, img := range plotsFor(o, r) {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", img[0], img[1])
@@ -182,6 +185,9 @@ func plotsFor(o options, r *Result) [][2]string {
 				[]float64{s.Median, r.Summary["client_rows_per_s"].Median})
 			add("ingest rates", p, err)
 		}
+	case "peers":
+		p, err := peersPlot(o.outDir, r)
+		add("peers rates", p, err)
 	case "vectors":
 		if s, ok := r.Summary["rows_per_s"]; ok {
 			p, err := plotBars(o.outDir, "vectors_rates.png", "Ingest with 1536-dimension vectors, median of the runs", "MB per second",
