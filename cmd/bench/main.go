@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -56,6 +57,10 @@ type options struct {
 	emotionModel string
 	ortLib       string
 	python       string
+	// soakDuration and soakRate are the soak scenario's stream (0
+	// duration: 30m, quick 2m).
+	soakDuration time.Duration
+	soakRate     float64
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, vectors, api, emotion, e2e (empty: only rewrite the report)")
+	fs.StringVar(&scen, "scenarios", "ingest,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, vectors, api, emotion, e2e, soak (empty: only rewrite the report)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -80,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.emotionModel, "emotion-model", "tiny-emotion", "model under --models for the e2e scenario's emotion stage")
 	fs.StringVar(&o.ortLib, "ort-lib", os.Getenv("TEXTPULSE_ORT_LIB"), "ONNX Runtime shared library")
 	fs.StringVar(&o.python, "python", os.Getenv("TEXTPULSE_TEST_CHDB_PYTHON"), "Python with onnxruntime, for the emotion baseline")
+	fs.DurationVar(&o.soakDuration, "soak-duration", 0, "length of the soak scenario's stream (default 30m, quick 2m)")
+	fs.Float64Var(&o.soakRate, "soak-rate", 425, "events per second of the soak scenario's stream")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,6 +122,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			r, err = runEmotion(ctx, o, stdout)
 		case "e2e":
 			r, err = runE2E(ctx, o, stdout)
+		case "soak":
+			r, err = runSoak(ctx, o, stdout)
 		default:
 			return fmt.Errorf("unknown scenario %q", s)
 		}

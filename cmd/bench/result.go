@@ -75,7 +75,7 @@ func loadResults(dir string) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := map[string]int{"ingest": 0, "vectors": 1, "api": 2, "emotion": 3, "e2e": 4}
+	order := map[string]int{"ingest": 0, "vectors": 1, "api": 2, "emotion": 3, "e2e": 4, "soak": 5}
 	var out []*Result
 	for _, p := range paths {
 		b, err := os.ReadFile(p) //nolint:gosec // Files under the results directory.
@@ -124,6 +124,9 @@ func writeReport(o options, results []*Result) error {
 		for _, k := range keys {
 			s := r.Summary[k]
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, num(s.Median), num(s.Min), num(s.Max))
+		}
+		if r.Scenario == "soak" {
+			b.WriteString(soakReport(r))
 		}
 		for _, img := range plotsFor(o, r) {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", img[0], img[1])
@@ -208,6 +211,11 @@ func plotsFor(o options, r *Result) [][2]string {
 				[]string{"cap-implied max", "textpulse", "one text per request", "prototype"},
 				[]float64{r.Summary["cap_implied_max_texts_per_s"].Median, s.Median, r.Summary["baseline_texts_per_s"].Median, 0.44})
 			add("API-bound rates", p, err)
+		}
+	case "soak":
+		for _, s := range soakPlots() {
+			p, err := plotSeries(o.outDir, r, s[0], s[1], s[2])
+			add(s[1], p, err)
 		}
 	}
 	return out
