@@ -8,6 +8,10 @@
 #                     proxy, llama.cpp's llama-server; the first run builds
 #                     llama-server, about 10 minutes on 2 cores)
 #   make bench        benchmarks (long); make bench-quick for a smoke run
+#   make soak         the soak benchmark: a steady stream with all three
+#                     stages for 30 minutes, the slopes of the consumer's RSS,
+#                     heap, goroutines and open fds, its lag, every event
+#                     verified stored (not part of make bench)
 #   make eval         accuracy and macro-F1 of the bundled classifiers on
 #                     the held-out posts in testdata/posts
 #   make stop         stop the local services
@@ -17,7 +21,7 @@ GO ?= go
 ENV := source scripts/env.sh &&
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick compose-check clean deploy-check fuzz chaos eval
+.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick soak compose-check clean deploy-check fuzz chaos eval
 
 all: build
 
@@ -128,6 +132,9 @@ eval: tools
 
 bench-quick: services tools build
 	scripts/bench.sh --quick
+
+soak: services tools build
+	scripts/bench.sh --scenarios soak
 
 clean:
 	rm -rf bin
