@@ -100,6 +100,7 @@ func runSoak(ctx context.Context, o options, stdout io.Writer) (*Result, error) 
 		run["goroutines_slope_per_min"], run["fds_slope_per_min"], run["lag_max"], run["lag_final"])
 	r.Runs = append(r.Runs, run)
 	r.Series = soakSeries(samples)
+	r.Notes = append(r.Notes, soakNotes(samples, soakWarmup(d).Minutes())...)
 	r.summarize()
 	for _, c := range soakChecks(r) {
 		_, _ = fmt.Fprintf(stdout, "  %s: %s\n", passFail(c.pass), c.goal)
@@ -403,6 +404,23 @@ func soakFigures(samples []soakSample, warm float64) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// soakNotes explains the slopes of the samples after warm minutes: a
+// stage cache still filling then (a run too short for the caches to reach
+// their bounds) adds its growth to the RSS and heap slopes.
+func soakNotes(samples []soakSample, warm float64) []string {
+	var pts [][2]float64
+	for _, s := range samples {
+		if s.producing && s.minutes >= warm {
+			pts = append(pts, [2]float64{s.minutes, s.cacheBytes / (1 << 20)})
+		}
+	}
+	if g := slopePerMinute(pts); g > 0.5 {
+		return []string{fmt.Sprintf("the stage caches still grew by %.1f MiB/min after the warm-up (they had not reached their "+
+			"bounds); the RSS and heap slopes include that growth, and a longer --soak-duration leaves it in the warm-up.", g)}
+	}
+	return nil
 }
 
 // soakSeries are the plotted series of the samples, over minutes since

@@ -196,6 +196,33 @@ func TestSoakSeries(t *testing.T) {
 	}
 }
 
+func TestSoakNotes(t *testing.T) {
+	filling := soakRamp(0)
+	for i := range filling {
+		filling[i].cacheBytes = float64(i) * (1 << 20)
+	}
+	tests := []struct {
+		name    string
+		samples []soakSample
+		want    int
+	}{
+		{"caches bounded", soakRamp(0), 0},
+		{"caches filling", filling, 1},
+		{"no samples", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := soakNotes(tt.samples, 2)
+			if len(got) != tt.want {
+				t.Errorf("soakNotes = %q, want %d note(s)", got, tt.want)
+			}
+			if tt.want > 0 && !strings.Contains(got[0], "2.0 MiB/min") {
+				t.Errorf("note %q does not state the growth of 2.0 MiB/min", got[0])
+			}
+		})
+	}
+}
+
 func TestFlat(t *testing.T) {
 	tests := []struct {
 		name                 string
