@@ -83,6 +83,7 @@ func runSoak(ctx context.Context, o options, stdout io.Writer) (*Result, error) 
 			"defaults (100000 entries) and kafka.lag_interval " + soakInterval.String(),
 		"simulator":   "embeddings 300 ms median, 900 ms p99; sentiment 1.5 s median, 4 s p99",
 		"text_length": "realistic social posts (textgen) with 10% exact repeats",
+		"lag_final":   "the last sample of the stream, before the drain",
 	}
 	cl, adm, err := newProducer(o)
 	if err != nil {
@@ -258,9 +259,12 @@ func (w *soakWatch) stream(ctx context.Context, cl *kgo.Client, topic string, ra
 }
 
 // drain samples until n records are written (within 10 minutes), then for
-// two more intervals.
+// two more intervals; it checks the written counter every 100 ms, so that
+// the elapsed time does not round up to a sample.
 func (w *soakWatch) drain(ctx context.Context, n int, start time.Time, tick *time.Ticker) (int, time.Duration, error) {
 	deadline := time.Now().Add(10 * time.Minute)
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
 	var elapsed time.Duration
 	for after := 0; after < 2; {
 		if time.Now().After(deadline) {
@@ -269,18 +273,21 @@ func (w *soakWatch) drain(ctx context.Context, n int, start time.Time, tick *tim
 		select {
 		case <-ctx.Done():
 			return 0, 0, ctx.Err()
+		case <-check.C:
+			if elapsed > 0 {
+				continue
+			}
+			c, err := scrapeCounters(ctx, w.url, "textpulse_records_written_total")
+			if err == nil && c[0] >= float64(n) {
+				elapsed = time.Since(start)
+			}
 		case <-tick.C:
-		}
-		if err := w.sample(ctx, false); err != nil {
-			return 0, 0, err
-		}
-		if elapsed > 0 {
-			after++
-			continue
-		}
-		c, err := scrapeCounters(ctx, w.url, "textpulse_records_written_total")
-		if err == nil && c[0] >= float64(n) {
-			elapsed = time.Since(start)
+			if err := w.sample(ctx, false); err != nil {
+				return 0, 0, err
+			}
+			if elapsed > 0 {
+				after++
+			}
 		}
 	}
 	return n, elapsed, nil
