@@ -9,6 +9,10 @@
 #                     llama-server, about 10 minutes on 2 cores)
 #   make bench        benchmarks (long); make bench-quick for a smoke run,
 #                     make bench-peers for textpulse against other ingest tools
+#   make soak         the soak benchmark: a steady stream with all three
+#                     stages for 30 minutes, the slopes of the consumer's RSS,
+#                     heap, goroutines and open fds, its lag, every event
+#                     verified stored (not part of make bench)
 #   make eval         accuracy and macro-F1 of the bundled classifiers on
 #                     the held-out posts in testdata/posts
 #   make stop         stop the local services
@@ -18,7 +22,7 @@ GO ?= go
 ENV := source scripts/env.sh &&
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick bench-peers compose-check clean deploy-check fuzz chaos eval
+.PHONY: compat compat-tools all build services tools test test-go test-serial lint vet fmt-check demo stop bench bench-quick bench-peers soak compose-check clean deploy-check fuzz chaos eval
 
 all: build
 
@@ -134,6 +138,9 @@ bench-quick: services tools build
 # same backlog (clickhouse_sinker too with BENCH_FLAGS=--sinker-bin=PATH).
 bench-peers: services tools build
 	scripts/bench.sh --scenarios peers $(BENCH_FLAGS)
+
+soak: services tools build
+	scripts/bench.sh --scenarios soak
 
 clean:
 	rm -rf bin

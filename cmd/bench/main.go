@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -61,6 +62,10 @@ type options struct {
 	// CPU time and memory there.
 	sinkerBin string
 	chPidFile string
+	// soakDuration and soakRate are the soak scenario's stream (0
+	// duration: 30m, quick 2m).
+	soakDuration time.Duration
+	soakRate     float64
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var scen string
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,peers,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, peers, vectors, api, emotion, e2e (empty: only rewrite the report)")
+	fs.StringVar(&scen, "scenarios", "ingest,peers,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, peers, vectors, api, emotion, e2e, soak (empty: only rewrite the report)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
 	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
 	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
@@ -87,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.python, "python", os.Getenv("TEXTPULSE_TEST_CHDB_PYTHON"), "Python with onnxruntime, for the emotion baseline")
 	fs.StringVar(&o.sinkerBin, "sinker-bin", "", "clickhouse_sinker binary for the peers scenario (empty: not run)")
 	fs.StringVar(&o.chPidFile, "clickhouse-pid-file", ".local/clickhouse/clickhouse.pid", "pid file of the ClickHouse server at --clickhouse, for the peers scenario's server CPU and memory")
+	fs.DurationVar(&o.soakDuration, "soak-duration", 0, "length of the soak scenario's stream (default 30m, quick 2m)")
+	fs.Float64Var(&o.soakRate, "soak-rate", 425, "events per second of the soak scenario's stream")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +131,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			r, err = runEmotion(ctx, o, stdout)
 		case "e2e":
 			r, err = runE2E(ctx, o, stdout)
+		case "soak":
+			r, err = runSoak(ctx, o, stdout)
 		default:
 			return fmt.Errorf("unknown scenario %q", s)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -23,6 +24,9 @@ func plotSeries(outDir string, r *Result, name, title, yLabel string) (string, e
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "seconds since the consumer started"
+	if strings.HasSuffix(name, "_over_minutes") {
+		p.X.Label.Text = "minutes since the consumer started"
+	}
 	p.Y.Label.Text = yLabel
 	p.Y.Min = 0
 	line, err := plotter.NewLine(pts)

@@ -75,7 +75,7 @@ func loadResults(dir string) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := map[string]int{"ingest": 0, "peers": 1, "vectors": 2, "api": 3, "emotion": 4, "e2e": 5}
+	order := map[string]int{"ingest": 0, "peers": 1, "vectors": 2, "api": 3, "emotion": 4, "e2e": 5, "soak": 6}
 	var out []*Result
 	for _, p := range paths {
 		b, err := os.ReadFile(p) //nolint:gosec // Files under the results directory.
@@ -127,6 +127,9 @@ func writeReport(o options, results []*Result) error {
 		}
 		if r.Scenario == "peers" {
 			b.WriteString(peersTable(r))
+		}
+		if r.Scenario == "soak" {
+			b.WriteString(soakReport(r))
 		}
 		for _, img := range plotsFor(o, r) {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", img[0], img[1])
@@ -214,6 +217,11 @@ func plotsFor(o options, r *Result) [][2]string {
 				[]string{"cap-implied max", "textpulse", "one text per request", "prototype"},
 				[]float64{r.Summary["cap_implied_max_texts_per_s"].Median, s.Median, r.Summary["baseline_texts_per_s"].Median, 0.44})
 			add("API-bound rates", p, err)
+		}
+	case "soak":
+		for _, s := range soakPlots() {
+			p, err := plotSeries(o.outDir, r, s[0], s[1], s[2])
+			add(s[1], p, err)
 		}
 	}
 	return out
