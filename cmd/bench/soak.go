@@ -451,10 +451,11 @@ type soakCheck struct {
 	pass bool
 }
 
-// flat reports whether a slope per minute, over window minutes, drifts by
-// at most 5% of level or 2, whichever is more.
+// flat reports whether a slope per minute, over window minutes, grows by
+// at most 5% of level or 2, whichever is more: a leak grows, while a count
+// that swings with the load (goroutines of requests in flight) may fall.
 func flat(slope, window, level float64) bool {
-	return math.Abs(slope)*window <= max(2, 0.05*math.Abs(level))
+	return slope*window <= max(2, 0.05*math.Abs(level))
 }
 
 // soakChecks judges a soak result against its goals: RSS slope under
@@ -466,21 +467,27 @@ func soakChecks(r *Result) []soakCheck {
 	d, _ := time.ParseDuration(fmt.Sprint(r.Settings["duration"]))
 	warm := soakWarmup(d)
 	window := (d - warm).Minutes()
+	// level is the mean of a series after the warm-up.
 	level := func(name string) float64 {
-		s := r.Series[name]
-		if len(s) == 0 {
+		sum, n := 0.0, 0
+		for _, p := range r.Series[name] {
+			if p[0] >= warm.Minutes() {
+				sum, n = sum+p[1], n+1
+			}
+		}
+		if n == 0 {
 			return 0
 		}
-		return s[len(s)-1][1]
+		return sum / float64(n)
 	}
 	lagBound := rate * soakLagGoal
 	return []soakCheck{
 		{fmt.Sprintf("RSS slope after the warm-up under %.0f MiB/min (%+.3f)", soakRSSGoal, fig("rss_slope_mib_per_min")),
 			fig("rss_slope_mib_per_min") < soakRSSGoal},
-		{fmt.Sprintf("goroutines flat: drift over the %.0f min after the warm-up within 5%% of the level or 2 (%+.3f/min)",
+		{fmt.Sprintf("goroutines flat: growth over the %.0f min after the warm-up within 5%% of their mean or 2 (%+.3f/min)",
 			window, fig("goroutines_slope_per_min")),
 			flat(fig("goroutines_slope_per_min"), window, level("goroutines_over_minutes"))},
-		{fmt.Sprintf("open fds flat: drift over the %.0f min after the warm-up at most 2 (%+.3f/min)", window, fig("fds_slope_per_min")),
+		{fmt.Sprintf("open fds flat: growth over the %.0f min after the warm-up at most 2 (%+.3f/min)", window, fig("fds_slope_per_min")),
 			flat(fig("fds_slope_per_min"), window, 0)},
 		{fmt.Sprintf("lag bounded: max and final under %d s of events, %.0f (max %.0f, final %.0f)",
 			soakLagGoal, lagBound, fig("lag_max"), fig("lag_final")),

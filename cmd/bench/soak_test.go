@@ -235,6 +235,7 @@ func TestFlat(t *testing.T) {
 		{"drift past 2", 0.11, 20, 0, false},
 		{"within 5% of a high level", 1, 10, 400, true},
 		{"past 5% of a high level", 3, 10, 400, false},
+		{"falling", -3, 10, 80, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,7 +250,7 @@ func TestSoakChecks(t *testing.T) {
 	result := func(fig map[string]float64, goroutines float64) *Result {
 		r := &Result{Scenario: "soak", Settings: map[string]any{"rate": 425.0, "duration": "30m0s"},
 			Runs:   []map[string]float64{fig},
-			Series: map[string][][2]float64{"goroutines_over_minutes": {{0, goroutines}}}}
+			Series: map[string][][2]float64{"goroutines_over_minutes": {{0, 0}, {20, goroutines}}}}
 		r.summarize()
 		return r
 	}
@@ -272,6 +273,7 @@ func TestSoakChecks(t *testing.T) {
 		{"rss grows", result(with("rss_slope_mib_per_min", 1.5), 80), []bool{false, true, true, true}},
 		{"goroutines leak", result(with("goroutines_slope_per_min", 1), 80), []bool{true, false, true, true}},
 		{"goroutines drift within 5% of many", result(with("goroutines_slope_per_min", 1), 1000), []bool{true, true, true, true}},
+		{"goroutines fall", result(with("goroutines_slope_per_min", -5), 80), []bool{true, true, true, true}},
 		{"fds leak", result(with("fds_slope_per_min", 0.5), 80), []bool{true, true, false, true}},
 		{"lag past a minute of events", result(with("lag_max", 425*60+1), 80), []bool{true, true, true, false}},
 		{"final lag past a minute of events", result(with("lag_final", 425*60), 80), []bool{true, true, true, false}},
