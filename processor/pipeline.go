@@ -182,6 +182,10 @@ type loop struct {
 	dec   *Decoder
 	// paused are the partitions this loop paused fetching of.
 	paused map[string][]int32
+	// eager is set until the first batch is cut: it is cut at the first
+	// poll that returns records, rather than when full or due, so that
+	// the first rows are stored as soon as they can be.
+	eager bool
 }
 
 // Run consumes until ctx is done or a failure that it cannot recover from
@@ -193,7 +197,7 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 	// Batches in flight outlive ctx by up to DrainTimeout.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	l := &loop{cl: cl, dec: NewDecoder(p.dec), batch: newBatcher(p.cfg, &p.seq, nil)}
+	l := &loop{cl: cl, dec: NewDecoder(p.dec), batch: newBatcher(p.cfg, &p.seq, nil), eager: true}
 	p.polling.Store(true)
 	defer p.polling.Store(false)
 	// Whatever path returns, nothing polled is held any more: let the
@@ -233,7 +237,8 @@ func (p *Pipeline) Run(ctx context.Context, cl *kgo.Client) error {
 			return err
 		}
 		p.addFetches(workCtx, l, fetches)
-		if l.batch.ready() {
+		if l.batch.ready() || (l.eager && l.batch.pending() != nil) {
+			l.eager = false
 			p.dispatch(workCtx, l)
 		}
 		if len(l.queue) == 0 && l.batch.pending() == nil {

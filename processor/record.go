@@ -59,7 +59,7 @@ type Record struct {
 	Event
 	// Enrichment is nil until the batch is prepared for stages (see
 	// Batch.PrepareResults), so that a raw-ingest row does not carry room
-	// for results it never gets.
+	// for results it never gets. A copy of a Record shares it: see Copy.
 	*Enrichment
 
 	// Revision is 0 for a row the consumer writes and n for the n-th new

@@ -67,7 +67,6 @@ func DefaultConfig() Config {
 		Stages:         defaultStagesConfig(),
 		HTTP:           HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:            LogConfig{Level: "info", Format: "json"},
-		Memory:         MemoryConfig{Limit: defaultMemoryLimit},
 		MigrateOnStart: true,
 	}
 }

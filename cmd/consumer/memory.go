@@ -11,17 +11,23 @@ import (
 
 // MemoryConfig is the memory budget of the process.
 type MemoryConfig struct {
-	// Limit is the memory the whole process aims to stay under, in bytes;
-	// 0 sets no limit. The Go runtime collects garbage harder as its heap
-	// nears the limit less the memory the local models take outside it,
-	// and the caches of the stages whose cache_max_bytes is 0 get a share
-	// of it (see cacheShares). GOMEMLIMIT, when set, takes precedence
-	// for the runtime.
+	// Limit is the memory the whole process aims to stay under, in bytes.
+	// The Go runtime collects garbage harder as its heap nears the limit
+	// less the memory the local models take outside it, and the caches of
+	// the stages whose cache_max_bytes is 0 get shares of that heap (see
+	// cacheShares). 0, the default, budgets autoMemory for the consumer
+	// on top of what the local models take; -1 sets no limit (the caches
+	// are then bounded by entries only). GOMEMLIMIT, when set, takes
+	// precedence for the runtime.
 	Limit int64 `koanf:"limit"`
 }
 
-// defaultMemoryLimit is the default memory.limit.
-const defaultMemoryLimit = 384 << 20
+// autoMemory is what memory.limit 0 budgets for the consumer besides the
+// local models.
+const autoMemory = 384 << 20
+
+// noMemoryLimit is the memory.limit that sets none.
+const noMemoryLimit = -1
 
 // minMemoryLimit is the smallest memory.limit accepted.
 const minMemoryLimit = 64 << 20
@@ -45,15 +51,30 @@ const nativeBase = 32 << 20
 const modelMemoryFactor = 2
 
 func (c MemoryConfig) validate() error {
-	if c.Limit != 0 && c.Limit < minMemoryLimit {
-		return fmt.Errorf("memory.limit %d: want 0 (no limit) or at least %d bytes (64 MiB)", c.Limit, minMemoryLimit)
+	if c.Limit != 0 && c.Limit != noMemoryLimit && c.Limit < minMemoryLimit {
+		return fmt.Errorf("memory.limit %d: want 0 (automatic), -1 (no limit) or at least %d bytes (64 MiB)", c.Limit, minMemoryLimit)
 	}
 	return nil
 }
 
+// heapLimit is the Go heap's share of the limit, given the native memory
+// of the stages: the limit less native, or with the automatic limit
+// autoMemory less nativeBase; 0 with no limit.
+func (c MemoryConfig) heapLimit(native int64) int64 {
+	switch c.Limit {
+	case noMemoryLimit:
+		return 0
+	case 0:
+		return autoMemory - nativeBase
+	}
+	return c.Limit - native
+}
+
 // cacheShares returns c with the cache_max_bytes of 0 replaced by their
-// share of limit; with no limit the caches stay bounded by entries only.
-func (c StagesConfig) cacheShares(limit int64) StagesConfig {
+// share of heap; with no limit (heap 0) the caches stay bounded by entries
+// only.
+func (c StagesConfig) cacheShares(heap int64) StagesConfig {
+	limit := heap
 	if limit <= 0 {
 		return c
 	}
@@ -108,7 +129,7 @@ var errMemoryTooSmall = errors.New("memory.limit leaves no room for the Go heap 
 func applyMemoryLimit(cfg Config, getenv func(string) string, log *slog.Logger) (restore func(), err error) {
 	prev := debug.SetMemoryLimit(-1)
 	restore = func() { debug.SetMemoryLimit(prev) }
-	if cfg.Memory.Limit <= 0 {
+	if cfg.Memory.Limit == noMemoryLimit {
 		return restore, nil
 	}
 	if v := getenv("GOMEMLIMIT"); v != "" {
@@ -116,11 +137,11 @@ func applyMemoryLimit(cfg Config, getenv func(string) string, log *slog.Logger) 
 		return restore, nil
 	}
 	native := cfg.Stages.nativeMemory()
-	heap := cfg.Memory.Limit - native
+	heap := cfg.Memory.heapLimit(native)
 	if heap < minMemoryLimit/2 {
 		return restore, fmt.Errorf("%w: limit %d bytes, models and native memory about %d", errMemoryTooSmall, cfg.Memory.Limit, native)
 	}
 	debug.SetMemoryLimit(heap)
-	log.Info("memory limit", "limit_bytes", cfg.Memory.Limit, "go_heap_limit_bytes", heap, "native_bytes", native)
+	log.Info("memory limit", "limit_bytes", heap+native, "go_heap_limit_bytes", heap, "native_bytes", native)
 	return restore, nil
 }

@@ -248,7 +248,7 @@ func buildStages(ctx context.Context, cfg Config, lag func() int64, log *slog.Lo
 // buildStageSet builds into set the enabled stages it selects (see
 // stageSet.only and viaBatch, which consumer enrich sets).
 func buildStageSet(ctx context.Context, cfg Config, set *stageSet, lag func() int64, log *slog.Logger, reg prometheus.Registerer) (*stageSet, error) {
-	cfg.Stages = cfg.Stages.cacheShares(cfg.Memory.Limit)
+	cfg.Stages = cfg.Stages.cacheShares(cfg.Memory.heapLimit(cfg.Stages.nativeMemory()))
 	if err := set.build(ctx, cfg, lag, log, reg); err != nil {
 		return nil, errors.Join(err, set.Close())
 	}

@@ -64,7 +64,7 @@ func analystBatch(topic string, offset int64, recs []analystRecord) *processor.B
 	b := processor.NewBatch(fmt.Sprintf("%s-%d", topic, offset))
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for i, a := range recs {
-		r := processor.Record{Topic: topic, Partition: 0, Offset: offset + int64(i), Timestamp: now}
+		r := processor.Record{Topic: topic, Partition: 0, Offset: offset + int64(i), Timestamp: now, Enrichment: &processor.Enrichment{}}
 		r.ID, r.Text, r.Source, r.Lang, r.CreatedAt = a.id, "text of "+a.id, "web", "en", now
 		r.Metadata = a.metadata
 		if a.embedding != nil {

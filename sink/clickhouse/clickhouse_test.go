@@ -75,7 +75,8 @@ func testBatch(topic string, n int, offset int64) *processor.Batch {
 	for i := range n {
 		r := processor.Record{
 			Topic: topic, Partition: int32(i % 3), Offset: offset + int64(i),
-			Timestamp: time.Date(2026, 11, 25, 12, 0, i%60, 0, time.UTC),
+			Timestamp:  time.Date(2026, 11, 25, 12, 0, i%60, 0, time.UTC),
+			Enrichment: &processor.Enrichment{},
 		}
 		r.ID = fmt.Sprintf("id-%d", offset+int64(i))
 		r.Text = fmt.Sprintf("text number %d — ünïcödé 🙂", i)

@@ -63,6 +63,7 @@ func testReadPageAndWriteRevision(t *testing.T, srv testenv.ClickHouseServer) {
 	b := processor.NewBatch("rev")
 	b.DedupScope = "revision-test"
 	for _, r := range partial {
+		r = r.Copy()
 		r.FailedStages, r.SentimentLabel, r.SentimentScore, r.SentimentModel = nil, "negative", -0.5, "m2"
 		r.Revision++
 		b.Append(r)
