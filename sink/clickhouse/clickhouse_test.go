@@ -17,13 +17,16 @@ import (
 
 // openTestSink opens a sink on srv with a database of its own, dropped
 // when t ends.
-func openTestSink(t *testing.T, srv testenv.ClickHouseServer) (*clickhouse.Sink, clickhouse.Config) {
+func openTestSink(t *testing.T, srv testenv.ClickHouseServer, opts ...func(*clickhouse.Config)) (*clickhouse.Sink, clickhouse.Config) {
 	t.Helper()
 	cfg := clickhouse.DefaultConfig()
 	cfg.Addr = []string{srv.Addr}
 	cfg.Database = testenv.Name("sinktest")
 	cfg.RetryInitial = 10 * time.Millisecond
 	cfg.RetryMax = 50 * time.Millisecond
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
