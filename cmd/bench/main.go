@@ -69,48 +69,9 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	var scen string
-	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
-	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
-	fs.StringVar(&scen, "scenarios", "ingest,peers,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, peers, vectors, api, emotion, e2e, soak (empty: only rewrite the report)")
-	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
-	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
-	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
-	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers")
-	fs.StringVar(&o.chAddr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address")
-	fs.StringVar(&o.chClient, "clickhouse-client", "clickhouse-client", "clickhouse-client binary for the baseline")
-	fs.IntVar(&o.events, "events", 0, "events per ingest run (default 1000000, quick 200000)")
-	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
-	fs.StringVar(&o.extraArgs, "consumer-args", "", "extra consumer flags for the ingest and e2e scenarios, space-separated")
-	fs.IntVar(&o.batch, "batch-records", 0, "consumer batch.max_records in the ingest scenario (0: the consumer's default)")
-	fs.StringVar(&o.models, "models", os.Getenv("TEXTPULSE_TEST_MODELS"), "directory of the models built by scripts/tools.sh")
-	fs.StringVar(&o.emotionModel, "emotion-model", "tiny-emotion", "model under --models for the e2e scenario's emotion stage")
-	fs.StringVar(&o.ortLib, "ort-lib", os.Getenv("TEXTPULSE_ORT_LIB"), "ONNX Runtime shared library")
-	fs.StringVar(&o.python, "python", os.Getenv("TEXTPULSE_TEST_CHDB_PYTHON"), "Python with onnxruntime, for the emotion baseline")
-	fs.StringVar(&o.sinkerBin, "sinker-bin", "", "clickhouse_sinker binary for the peers scenario (empty: not run)")
-	fs.StringVar(&o.chPidFile, "clickhouse-pid-file", ".local/clickhouse/clickhouse.pid", "pid file of the ClickHouse server at --clickhouse, for the peers scenario's server CPU and memory")
-	fs.DurationVar(&o.soakDuration, "soak-duration", 0, "length of the soak scenario's stream (default 30m, quick 2m)")
-	fs.Float64Var(&o.soakRate, "soak-rate", 425, "events per second of the soak scenario's stream")
-	if err := fs.Parse(args); err != nil {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
 		return err
-	}
-	if scen != "" {
-		o.scenarios = strings.Split(scen, ",")
-	}
-	if o.quick {
-		o.repeat = 1
-	}
-	if o.events == 0 {
-		o.events = 1_000_000
-		if o.quick {
-			o.events = 200_000
-		}
-	}
-	if o.repeat < 1 {
-		return errors.New("--repeat must be at least 1")
 	}
 	if err := os.MkdirAll(o.outDir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", o.outDir, err)
@@ -150,4 +111,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return writeReport(o, results)
+}
+
+// parseOptions reads the command line into options, with the defaults
+// that depend on --quick filled in.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var scen string
+	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (smoke check)")
+	fs.IntVar(&o.repeat, "repeat", 3, "runs per scenario (quick: 1)")
+	fs.StringVar(&scen, "scenarios", "ingest,peers,vectors,api,emotion,e2e", "comma-separated scenarios to run: ingest, peers, vectors, api, emotion, e2e, soak (empty: only rewrite the report)")
+	fs.StringVar(&o.outDir, "out", "bench/results", "directory for JSON results and profiles")
+	fs.StringVar(&o.report, "report", "BENCHMARKS.md", "markdown report to write")
+	fs.StringVar(&o.consumer, "consumer", "bin/consumer", "consumer binary")
+	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers")
+	fs.StringVar(&o.chAddr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address")
+	fs.StringVar(&o.chClient, "clickhouse-client", "clickhouse-client", "clickhouse-client binary for the baseline")
+	fs.IntVar(&o.events, "events", 0, "events per ingest run (default 1000000, quick 200000)")
+	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
+	fs.StringVar(&o.extraArgs, "consumer-args", "", "extra consumer flags for the ingest and e2e scenarios, space-separated")
+	fs.IntVar(&o.batch, "batch-records", 0, "consumer batch.max_records in the ingest scenario (0: the consumer's default)")
+	fs.StringVar(&o.models, "models", os.Getenv("TEXTPULSE_TEST_MODELS"), "directory of the models built by scripts/tools.sh")
+	fs.StringVar(&o.emotionModel, "emotion-model", "tiny-emotion", "model under --models for the e2e scenario's emotion stage")
+	fs.StringVar(&o.ortLib, "ort-lib", os.Getenv("TEXTPULSE_ORT_LIB"), "ONNX Runtime shared library")
+	fs.StringVar(&o.python, "python", os.Getenv("TEXTPULSE_TEST_CHDB_PYTHON"), "Python with onnxruntime, for the emotion baseline")
+	fs.StringVar(&o.sinkerBin, "sinker-bin", "", "clickhouse_sinker binary for the peers scenario (empty: not run)")
+	fs.StringVar(&o.chPidFile, "clickhouse-pid-file", ".local/clickhouse/clickhouse.pid", "pid file of the ClickHouse server at --clickhouse, for the peers scenario's server CPU and memory")
+	fs.DurationVar(&o.soakDuration, "soak-duration", 0, "length of the soak scenario's stream (default 30m, quick 2m)")
+	fs.Float64Var(&o.soakRate, "soak-rate", 425, "events per second of the soak scenario's stream")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if scen != "" {
+		o.scenarios = strings.Split(scen, ",")
+	}
+	if o.quick {
+		o.repeat = 1
+	}
+	if o.events == 0 {
+		o.events = 1_000_000
+		if o.quick {
+			o.events = 200_000
+		}
+	}
+	if o.repeat < 1 {
+		return o, errors.New("--repeat must be at least 1")
+	}
+	return o, nil
 }
