@@ -63,7 +63,7 @@ func (r *Result) save(dir string) error {
 		return err
 	}
 	path := filepath.Join(dir, r.Scenario+".json")
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil { //nolint:gosec // The results directory is the operator's --out.
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
