@@ -99,6 +99,7 @@ func writeReport(o options, results []*Result) error {
 	b.WriteString("Produced by `make bench` (`make bench-quick` for a short smoke run) on the local services. Every figure\n")
 	b.WriteString("is measured on the machine named in its section; ratios compare tools in the same run. Medians over\n")
 	b.WriteString("the runs, with min and max.\n\n")
+	b.WriteString(goalsTable(results))
 	for _, r := range results {
 		fmt.Fprintf(&b, "## %s\n\n%s.\n\n", r.Scenario, r.Description)
 		fmt.Fprintf(&b, "Measured %s on %v CPUs (%v, %v), %d run(s).\n\n", r.Time.Format("2006-01-02 15:04 MST"),

@@ -82,6 +82,7 @@ func vectorsOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Clien
 		return nil, err
 	}
 	rss, _ := rssMiB(proc.Pid())
+	peak, _ := procStatusMiB(proc.Pid(), "VmHWM:")
 	_ = proc.Signal(os.Interrupt)
 	_ = proc.Wait()
 	stored, err := chQuery(o, fmt.Sprintf("SELECT countIf(length(embedding) = %d) FROM %s.events FINAL", vectorDims, env.db))
@@ -116,6 +117,7 @@ func vectorsOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Clien
 		"stored_bytes_per_row":      bytes[0] / rows,
 		"compressed_bytes_per_row":  bytes[1] / rows,
 		"consumer_rss_mib_at_end":   rss,
+		"consumer_max_rss_mib":      peak,
 		"vector_bytes_per_row_want": vectorDims * 4,
 	}, nil
 }
