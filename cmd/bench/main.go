@@ -131,7 +131,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.chClient, "clickhouse-client", "clickhouse-client", "clickhouse-client binary for the baseline")
 	fs.IntVar(&o.events, "events", 0, "events per ingest run (default 1000000, quick 200000)")
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the benchmark topic")
-	fs.StringVar(&o.extraArgs, "consumer-args", "", "extra consumer flags for the ingest and e2e scenarios, space-separated")
+	fs.StringVar(&o.extraArgs, "consumer-args", "", "extra consumer flags for the ingest, vectors and e2e scenarios, space-separated")
 	fs.IntVar(&o.batch, "batch-records", 0, "consumer batch.max_records in the ingest scenario (0: the consumer's default)")
 	fs.StringVar(&o.models, "models", os.Getenv("TEXTPULSE_TEST_MODELS"), "directory of the models built by scripts/tools.sh")
 	fs.StringVar(&o.emotionModel, "emotion-model", "tiny-emotion", "model under --models for the e2e scenario's emotion stage")

@@ -72,6 +72,7 @@ func vectorsOnce(ctx context.Context, o options, cl *kgo.Client, adm *kadm.Clien
 		"--stages.embedding.enabled", "--stages.embedding.base_url", base, "--stages.embedding.api_key", "bench",
 		"--stages.embedding.cache_size", "0", "--stages.embedding.on_failure", "retry",
 		"--stages.embedding.dimensions", strconv.Itoa(vectorDims))
+	args = append(args, strings.Fields(o.extraArgs)...)
 	proc, stopConsumer, err := startConsumer(ctx, o.consumer, args)
 	if err != nil {
 		return nil, err
