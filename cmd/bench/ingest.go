@@ -464,18 +464,5 @@ func pprofTop(binary, profile string) (string, error) {
 
 // rssMiB reads the resident set size of a process from /proc.
 func rssMiB(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)) //nolint:gosec // A pid, not a path from input.
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, errors.New("no VmRSS line")
+	return procStatusMiB(pid, "VmRSS:")
 }

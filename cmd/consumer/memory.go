@@ -74,13 +74,12 @@ func (c MemoryConfig) heapLimit(native int64) int64 {
 // share of heap; with no limit (heap 0) the caches stay bounded by entries
 // only.
 func (c StagesConfig) cacheShares(heap int64) StagesConfig {
-	limit := heap
-	if limit <= 0 {
+	if heap <= 0 {
 		return c
 	}
 	share := func(n *int64, div int64) {
 		if *n == 0 {
-			*n = limit / div
+			*n = heap / div
 		}
 	}
 	share(&c.Embedding.CacheMaxBytes, embeddingCacheShare)
