@@ -19,7 +19,14 @@ type batcher struct {
 	seq *uint64
 	acc *Batch
 	due time.Time
+	// spare holds the record slices of retired batches, cleared, for the
+	// next batches to fill: a slice reused is memory the runtime neither
+	// zeroes nor faults in again (see recycle).
+	spare [][]Record
 }
+
+// maxSpare is how many retired record slices a batcher keeps.
+const maxSpare = 2
 
 // newBatcher returns a batcher for cfg; a nil now reads real time.
 func newBatcher(cfg BatchConfig, seq *uint64, now func() time.Time) *batcher {
@@ -99,10 +106,34 @@ func (c *batcher) grow(n, fit int) {
 	if need <= cap(rs) {
 		return
 	}
-	newCap := min(max(need, 2*cap(rs)), c.maxRecords)
-	grown := make([]Record, len(rs), max(newCap, need))
-	copy(grown, rs)
-	c.acc.Records = grown
+	newCap := max(min(max(need, 2*cap(rs)), c.maxRecords), need)
+	grown := c.reuse(need)
+	if grown == nil {
+		grown = make([]Record, 0, newCap)
+	}
+	c.acc.Records = append(grown, rs...)
+}
+
+// recycle keeps rs, the records of a batch that nothing references any
+// more, for a later batch. Its elements are cleared first, so that a spare
+// holds no event bytes alive.
+func (c *batcher) recycle(rs []Record) {
+	if len(c.spare) >= maxSpare || cap(rs) < c.maxRecords/backlogPoll {
+		return
+	}
+	clear(rs[:cap(rs)])
+	c.spare = append(c.spare, rs[:0])
+}
+
+// reuse returns an empty spare slice of capacity need or more, or nil.
+func (c *batcher) reuse(need int) []Record {
+	for i, s := range c.spare {
+		if cap(s) >= need {
+			c.spare = append(c.spare[:i], c.spare[i+1:]...)
+			return s
+		}
+	}
+	return nil
 }
 
 // backlogPoll is the share of MaxRecords (1/backlogPoll) from which a

@@ -55,3 +55,50 @@ func TestBatcher(t *testing.T) {
 		})
 	}
 }
+
+// TestBatcherRecycle checks that the records of a retired batch are reused
+// by a later batch, emptied of what they held, and that small or surplus
+// slices are not kept.
+func TestBatcherRecycle(t *testing.T) {
+	cfg := BatchConfig{MaxRecords: 64, MaxBytes: 1 << 20, MaxWait: time.Second}
+	var seq uint64
+	c := newBatcher(cfg, &seq, nil)
+	fill := func(n int) []Record {
+		b := c.start()
+		c.grow(cfg.MaxRecords, cfg.MaxRecords)
+		for i := range n {
+			b.Records = append(b.Records, Record{Offset: int64(i), Event: Event{Text: "held"}})
+		}
+		return c.take().Records
+	}
+	first := fill(10)
+	// A record dropped from the end leaves its element behind the length.
+	c.recycle(first[:9])
+	second := fill(5)
+	if &second[:1][0] != &first[:1][0] {
+		t.Fatal("the next batch did not reuse the retired records")
+	}
+	for i, r := range second[len(second):cap(second)] {
+		if r.Text != "" {
+			t.Fatalf("a reused slice still holds %q at %d, behind its records", r.Text, len(second)+i)
+		}
+	}
+	tests := []struct {
+		name  string
+		slice []Record
+		kept  int
+	}{
+		{name: "below an eighth of max_records", slice: make([]Record, 0, cfg.MaxRecords/backlogPoll-1), kept: 0},
+		{name: "one", slice: make([]Record, 0, cfg.MaxRecords), kept: 1},
+		{name: "up to maxSpare", slice: make([]Record, 0, cfg.MaxRecords), kept: 2},
+		{name: "beyond maxSpare", slice: make([]Record, 0, cfg.MaxRecords), kept: maxSpare},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.recycle(tt.slice)
+			if len(c.spare) != tt.kept {
+				t.Errorf("%d spares kept, want %d", len(c.spare), tt.kept)
+			}
+		})
+	}
+}

@@ -478,6 +478,7 @@ func (p *Pipeline) retire(ctx context.Context, l *loop) error {
 			return fmt.Errorf("%w: %w", ErrPipelineStopped, f.err)
 		}
 		p.commit(ctx, l.cl, f)
+		l.batch.recycle(f.b.Records)
 		l.queue = l.queue[1:]
 	}
 	return nil

@@ -378,14 +378,17 @@ func (c *Sink) Write(ctx context.Context, b *processor.Batch) error {
 	return nil
 }
 
-// insertOnce sends one INSERT with the columns of b.
+// insertOnce sends one INSERT with the columns of b, holding its connection
+// from the header to the last block so that the server runs one query per
+// batch (releasing it after PrepareBatch makes the driver finish an empty
+// INSERT first and start a second one for the rows).
 func (c *Sink) insertOnce(ctx context.Context, b *processor.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.InsertTimeout)
 	defer cancel()
 	if settings := schemas.InsertSettings(c.Options(), b.DedupToken()); len(settings) > 0 {
 		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings(settings)))
 	}
-	batch, err := c.conn.PrepareBatch(ctx, c.insert, driver.WithReleaseConnection())
+	batch, err := c.conn.PrepareBatch(ctx, c.insert)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
