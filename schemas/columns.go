@@ -24,8 +24,11 @@ type Column struct {
 	// columns of the input record.
 	Stage string
 	// Values returns the column of rs in the Go type that clickhouse-go
-	// appends without conversion.
-	Values func(o Options, rs []processor.Record) any
+	// appends without conversion. reuse is nil or what an earlier call for
+	// this column returned, once the driver copied it: the result may take
+	// its memory, so that an INSERT fills one slice per column, not one per
+	// chunk of rows.
+	Values func(o Options, rs []processor.Record, reuse any) any
 	// Select is the expression that reads the column back in the type of
 	// Dest's target; "" selects the column by name.
 	Select string
@@ -90,9 +93,9 @@ func (c Column) define(o Options) string {
 // ofResult builds Column.Values from the stage results of one record; a
 // record without results has the zero value of T, or for a slice an empty
 // one.
-func ofResult[T any](f func(e *processor.Enrichment) T) func(Options, []processor.Record) any {
-	return func(_ Options, rs []processor.Record) any {
-		out := make([]T, len(rs))
+func ofResult[T any](f func(e *processor.Enrichment) T) func(Options, []processor.Record, any) any {
+	return func(_ Options, rs []processor.Record, reuse any) any {
+		out := sized[T](reuse, len(rs))
 		var none processor.Enrichment
 		for i := range rs {
 			if e := rs[i].Enrichment; e != nil {
@@ -106,14 +109,23 @@ func ofResult[T any](f func(e *processor.Enrichment) T) func(Options, []processo
 }
 
 // of builds Column.Values from the value of one record.
-func of[T any](f func(r *processor.Record) T) func(Options, []processor.Record) any {
-	return func(_ Options, rs []processor.Record) any {
-		out := make([]T, len(rs))
+func of[T any](f func(r *processor.Record) T) func(Options, []processor.Record, any) any {
+	return func(_ Options, rs []processor.Record, reuse any) any {
+		out := sized[T](reuse, len(rs))
 		for i := range rs {
 			out[i] = f(&rs[i])
 		}
 		return out
 	}
+}
+
+// sized returns a []T of length n, in the memory of reuse when that is a
+// []T large enough.
+func sized[T any](reuse any, n int) []T {
+	if s, ok := reuse.([]T); ok && cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
 }
 
 // Type names of the two dialects.
@@ -193,9 +205,9 @@ func metadataColumn() Column {
 		JSON: &Column{Name: "metadata", Legacy: "JSON", Modern: "JSON", Codec: "ZSTD(3)",
 			Comment: "Event metadata object, {} when absent; paths read as metadata.a.b.", Select: "toJSONString(metadata)"},
 		Dest: func(r *processor.Record) any { return &r.Metadata },
-		Values: func(o Options, rs []processor.Record) any {
+		Values: func(o Options, rs []processor.Record, reuse any) any {
 			json := o.WithDefaults().MetadataType == MetadataJSON
-			out := make([]string, len(rs))
+			out := sized[string](reuse, len(rs))
 			for i := range rs {
 				out[i] = rs[i].Metadata
 				if json && out[i] == "" {

@@ -40,4 +40,15 @@ func testInsertInBlocksWritesOnePart(t *testing.T, srv testenv.ClickHouseServer)
 	if rows != n || parts != 1 {
 		t.Errorf("stored %d rows in %d parts, want %d rows in 1 part", rows, parts, n)
 	}
+	// Every row carries its own values, whichever chunk and block it was
+	// sent in: the values of one chunk must not show up in another's rows.
+	var wrong uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT countIf(event_id != concat('id-', toString(kafka_offset))"+
+		" OR substring(text, 1, length(toString(kafka_offset)) + 13) != concat('text number ', toString(kafka_offset), ' ')"+
+		" OR length(embedding) != if(kafka_offset % 2 = 0, 2, 0)) FROM "+cfg.Database+".events").Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d of %d rows hold another row's values", wrong, n)
+	}
 }

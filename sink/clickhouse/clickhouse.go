@@ -392,9 +392,9 @@ func (c *Sink) insertOnce(ctx context.Context, b *processor.Batch) error {
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	add := func(i int, v any) error { return batch.Column(i).Append(v) }
+	col := func(i int) columnAppender { return batch.Column(i) }
 	rows := blockRows(c.cfg.BlockBytes, b.Bytes, b.Records)
-	if err := appendColumns(add, batch.Flush, rows, c.Options(), c.columns, b.Records); err != nil {
+	if err := appendColumns(col, batch.Flush, rows, c.Options(), c.columns, b.Records); err != nil {
 		_ = batch.Abort()
 		return err
 	}

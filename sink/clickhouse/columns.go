@@ -13,17 +13,29 @@ import (
 // cache, rather than one pass over the whole batch per column.
 const appendChunk = 512
 
+// columnAppender takes the values of one column of an INSERT, a chunk at a
+// time (Append) or a row at a time (AppendRow): a clickhouse-go
+// BatchColumn. An error means the values do not fit the column's type.
+type columnAppender interface {
+	Append(v any) error
+	AppendRow(v any) error
+}
+
 // appendColumns appends the values of rs to the columns of an INSERT, one
-// chunk of rows at a time; add appends values to the i-th column. After at
-// least blockRows rows it calls flush, which sends the rows appended so far
-// as one block and empties the columns for the next; a blockRows of 0 never
+// chunk of rows at a time; col returns the i-th column. After at least
+// blockRows rows it calls flush, which sends the rows appended so far as
+// one block and empties the columns for the next; a blockRows of 0 never
 // flushes.
-func appendColumns(add func(i int, v any) error, flush func() error, blockRows int, o schemas.Options, cols []schemas.Column, rs []processor.Record) error {
+func appendColumns(col func(i int) columnAppender, flush func() error, blockRows int, o schemas.Options, cols []schemas.Column, rs []processor.Record) error {
 	pending := 0
+	// The driver copies what it is given, so each column's chunk slice is
+	// refilled for the next chunk.
+	reuse := make([]any, len(cols))
 	for start := 0; start < len(rs); start += appendChunk {
 		chunk := rs[start:min(start+appendChunk, len(rs))]
 		for i, c := range cols {
-			if err := add(i, c.Values(o, chunk)); err != nil {
+			reuse[i] = c.Values(o, chunk, reuse[i])
+			if err := appendValues(col(i), reuse[i]); err != nil {
 				return &appendError{column: c.Name, err: err}
 			}
 		}
@@ -33,6 +45,32 @@ func appendColumns(add func(i int, v any) error, flush func() error, blockRows i
 				return fmt.Errorf("send block: %w", err)
 			}
 			pending = 0
+		}
+	}
+	return nil
+}
+
+// appendValues appends one chunk of a column. Arrays go a row at a time:
+// the driver appends a [][]T through reflection, boxing every row, but a
+// []T row of a plain type directly, and an empty row given as nil without
+// an allocation.
+func appendValues(c columnAppender, v any) error {
+	switch v := v.(type) {
+	case [][]float32:
+		return appendRows(c, v)
+	case [][]string:
+		return appendRows(c, v)
+	}
+	return c.Append(v)
+}
+
+func appendRows[T any](c columnAppender, rows [][]T) error {
+	for _, r := range rows {
+		if len(r) == 0 {
+			r = nil
+		}
+		if err := c.AppendRow(r); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -25,14 +25,32 @@ func benchRecords(n int) []processor.Record {
 
 // BenchmarkColumnAppend measures turning a batch into ClickHouse native
 // columns: building the column slices and appending them, as one INSERT does
-// before compressing and sending.
+// before compressing and sending; raw rows, and rows with every stage's
+// results and a 384-dimension embedding.
 func BenchmarkColumnAppend(b *testing.B) {
 	const n = 10000
-	rs := benchRecords(n)
+	enriched := benchRecords(n)
+	vec := make([]float32, 384)
+	for i := range enriched {
+		enriched[i].Enrichment = &processor.Enrichment{Embedding: vec, EmbeddingModel: "m",
+			SentimentLabel: "positive", SentimentScore: 0.9, SentimentModel: "m", EmotionLabel: "joy",
+			EmotionLabels: []string{"joy", "anger"}, EmotionScores: []float32{0.9, 0.1}, EmotionModel: "m"}
+	}
+	for _, bc := range []struct {
+		name string
+		rs   []processor.Record
+	}{{"raw", benchRecords(n)}, {"enriched", enriched}} {
+		b.Run(bc.name, func(b *testing.B) {
+			benchColumnAppend(b, bc.rs)
+		})
+	}
+}
+
+func benchColumnAppend(b *testing.B, rs []processor.Record) {
 	cols := schemas.Columns()
 	o := schemas.Options{Dialect: schemas.DialectLegacy}
 	b.ReportAllocs()
-	b.SetBytes(n * 300)
+	b.SetBytes(int64(len(rs)) * 300)
 	b.ResetTimer()
 	for range b.N {
 		cc := make([]column.Interface, len(cols))
@@ -43,14 +61,22 @@ func BenchmarkColumnAppend(b *testing.B) {
 			}
 			cc[i] = c
 		}
-		add := func(i int, v any) error { _, err := cc[i].Append(v); return err }
-		if err := appendColumns(add, nil, 0, o, cols, rs); err != nil {
+		col := func(i int) columnAppender { return benchColumn{cc[i]} }
+		if err := appendColumns(col, nil, 0, o, cols, rs); err != nil {
 			b.Fatal(err)
 		}
 		for _, c := range cc {
-			if c.Rows() != n {
+			if c.Rows() != len(rs) {
 				b.Fatalf("%s has %d rows", c.Name(), c.Rows())
 			}
 		}
 	}
+}
+
+// benchColumn is a driver column as an INSERT's BatchColumn presents it.
+type benchColumn struct{ column.Interface }
+
+func (c benchColumn) Append(v any) error {
+	_, err := c.Interface.Append(v)
+	return err
 }
